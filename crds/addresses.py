@@ -1,0 +1,135 @@
+"""Pool address entries as integer intervals: CIDRs and ``start-end`` ranges, IPv4 and IPv6.
+
+Addresses are never enumerated: an IPv6 ``/64`` is two integers. A range is also kept as the list of CIDRs
+it summarizes to, because MetalLB's rules are stated on CIDRs (overlap messages name them, aggregation
+lengths are compared to their prefix lengths).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from typing import Literal
+
+from ._text import go_quote as _q
+
+__all__ = [
+    "AddressEntry",
+    "Cidr",
+    "EntryError",
+    "Family",
+    "family_of",
+    "format_ip",
+    "parse_entry",
+    "parse_ip",
+]
+
+Family = Literal[4, 6]
+_BITS: dict[int, int] = {4: 32, 6: 128}
+
+
+class EntryError(ValueError):
+    """An address entry that is not a CIDR or a valid range; the message is MetalLB's text."""
+
+
+@dataclass(frozen=True, order=True)
+class Cidr:
+    """A prefix as integers. Invariant: ``network`` has no host bits set."""
+
+    family: Family
+    network: int
+    prefixlen: int
+
+    @property
+    def first(self) -> int:
+        return self.network
+
+    @property
+    def last(self) -> int:
+        return self.network | ((1 << (_BITS[self.family] - self.prefixlen)) - 1)
+
+    def __str__(self) -> str:
+        return f"{format_ip(self.family, self.network)}/{self.prefixlen}"
+
+
+@dataclass(frozen=True)
+class AddressEntry:
+    """One ``addresses`` entry of a pool: its text, family, inclusive integer bounds and CIDR pieces."""
+
+    text: str
+    family: Family
+    first: int
+    last: int
+    cidrs: tuple[Cidr, ...]
+
+    @property
+    def size(self) -> int:
+        return self.last - self.first + 1
+
+    @property
+    def lowest_mask(self) -> int:
+        """The shortest prefix length among the CIDRs this entry summarizes to."""
+        return min(c.prefixlen for c in self.cidrs)
+
+
+def format_ip(family: int, value: int) -> str:
+    return str(ipaddress.IPv4Address(value) if family == 4 else ipaddress.IPv6Address(value))
+
+
+def parse_ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """An IP address, or None. Zone suffixes and surrounding text are not accepted."""
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        return None
+
+
+def family_of(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> Family:
+    return 4 if ip.version == 4 else 6
+
+
+def _summarize(family: Family, first: int, last: int) -> tuple[Cidr, ...]:
+    bits = _BITS[family]
+    out: list[Cidr] = []
+    while first <= last:
+        # The largest block aligned at `first` that does not pass `last`.
+        size_bits = (first & -first).bit_length() - 1 if first else bits
+        while size_bits > 0 and first + (1 << size_bits) - 1 > last:
+            size_bits -= 1
+        out.append(Cidr(family, first, bits - size_bits))
+        first += 1 << size_bits
+    return tuple(out)
+
+
+def parse_entry(text: str) -> AddressEntry:
+    """Parse a CIDR (host bits allowed, as Go's ParseCIDR) or a ``start-end`` range.
+
+    Beyond MetalLB: a range whose ends are of different families is rejected (upstream compares the
+    16-byte forms and accepts some such ranges by accident).
+    """
+    if "-" not in text:
+        try:
+            net = ipaddress.ip_network(text, strict=False)
+        except ValueError:
+            raise EntryError(f"invalid CIDR {_q(text)}") from None
+        if "/" not in text:
+            raise EntryError(f"invalid CIDR {_q(text)}")
+        fam: Family = family_of(net.network_address)
+        cidr = Cidr(fam, int(net.network_address), net.prefixlen)
+        return AddressEntry(text, fam, cidr.first, cidr.last, (cidr,))
+    start_text, end_text = text.split("-", 1)
+    start = parse_ip(start_text.strip())
+    if start is None:
+        raise EntryError(f"invalid IP range {_q(text)}: invalid start IP {_q(start_text)}")
+    end = parse_ip(end_text.strip())
+    if end is None:
+        raise EntryError(f"invalid IP range {_q(text)}: invalid end IP {_q(end_text)}")
+    if start.version != end.version:
+        raise EntryError(
+            f"invalid IP range {_q(text)}: start IP {_q(str(start))} and end IP {_q(str(end))} "
+            "are of different IP families"
+        )
+    if int(start) > int(end):
+        raise EntryError(f"invalid IP range {_q(text)}: start IP {_q(str(start))} is after the end IP {_q(str(end))}")
+    fam = family_of(start)
+    return AddressEntry(text, fam, int(start), int(end), _summarize(fam, int(start), int(end)))
