@@ -99,14 +99,15 @@ class ClusterResources:
 class ParseOptions:
     """How the caller wants the configuration judged.
 
-    ``bgp_mode``: the BGP backend whose restrictions apply (MetalLB's ``METALLB_BGP_TYPE``; unset is native).
+    ``bgp_mode``: the BGP backend whose restrictions apply (MetalLB's ``METALLB_BGP_TYPE``; unset is native);
+    None applies no backend's restrictions (MetalLB's ``DontValidate``, used by ``migrate``).
     ``skip_transient``: the webhook's view; references that can only fail because an object has not been
     created yet (BFD profile, password Secret, Community alias) are not checked, so ``kubectl apply``
     order never matters.
     ``secret_passthrough``: do not resolve password Secrets (frr-k8s reads them itself).
     """
 
-    bgp_mode: BgpMode = "native"
+    bgp_mode: BgpMode | None = "native"
     skip_transient: bool = False
     secret_passthrough: bool = False
 
@@ -422,7 +423,7 @@ def parse_config(resources: ClusterResources, options: ParseOptions | None = Non
 
     if opts.bgp_mode == "native":
         _native_restrictions(out, resources, pools_cr, peers_cr, bfd_cr, bgp_cr, comm_cr)
-    else:
+    elif opts.bgp_mode is not None:
         _frr_peer_compatibility(out, peers_cr, resources.nodes)
 
     bfd = _bfd_profiles(out, bfd_cr)

@@ -31,6 +31,7 @@ __all__ = [
     "CONVERSION_SERVICE",
     "crd_for",
     "crd_manifests",
+    "crd_version",
     "dump_yaml",
     "object_schema",
     "render_crds",
@@ -154,7 +155,7 @@ def _root_schema(kind: type[Resource]) -> JsonSchema:
     return dict(sorted(schema.items()))
 
 
-def _version(kind: type[Resource]) -> JsonSchema:
+def crd_version(kind: type[Resource]) -> JsonSchema:
     api = kind.api
     version: JsonSchema = {}
     if api.printer_columns:
@@ -199,7 +200,7 @@ def crd_for(kinds: Iterable[type[Resource]]) -> JsonSchema:
         "singular": first.singular,
     }
     spec["scope"] = "Namespaced" if first.namespaced else "Cluster"
-    spec["versions"] = [_version(k) for k in kinds]
+    spec["versions"] = [crd_version(k) for k in kinds]
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# `make demo`: convert a legacy MetalLB ConfigMap into CRs, validate them, print them. No cluster needed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYMETALLB=.venv/bin/pymetallb
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+
+echo "== pymetallb migrate examples/legacy-configmap.yaml"
+$PYMETALLB migrate examples/legacy-configmap.yaml -o "$out/crs.yaml"
+echo
+echo "== pymetallb validate -f <converted CRs>"
+$PYMETALLB validate -f "$out/crs.yaml"
+echo
+echo "== the converted CRs"
+cat "$out/crs.yaml"
