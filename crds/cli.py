@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from .errors import LegacyConfigError
 from .manifests import read_documents
@@ -107,25 +107,42 @@ def build_parser(stdin: TextIO | None = None) -> argparse.ArgumentParser:
     p.set_defaults(handler=_cmd_crds)
 
     p = sub.add_parser("validate", help="check manifests against the CRD schemas and the config rules")
-    p.add_argument("-f", "--filename", action="append", required=True, metavar="PATH",
-                   help="file, directory (recursive) or - for stdin; repeatable")
+    p.add_argument(
+        "-f",
+        "--filename",
+        action="append",
+        required=True,
+        metavar="PATH",
+        help="file, directory (recursive) or - for stdin; repeatable",
+    )
     p.add_argument("-n", "--namespace", default="metallb-system", help="the MetalLB namespace (default %(default)s)")
-    p.add_argument("--bgp-mode", choices=("native", "frr", "frr-k8s"), default="native",
-                   help="whose BGP restrictions apply (default %(default)s)")
+    p.add_argument(
+        "--bgp-mode",
+        choices=("native", "frr", "frr-k8s"),
+        default="native",
+        help="whose BGP restrictions apply (default %(default)s)",
+    )
     p.set_defaults(handler=_cmd_validate)
 
     p = sub.add_parser("migrate", help="convert a legacy MetalLB ConfigMap into CRs")
     p.add_argument("input", nargs="?", default=None, help="ConfigMap manifest or bare config YAML; - for stdin")
     p.add_argument("-f", "--filename", dest="input_flag", metavar="PATH", help="same as the positional input")
-    p.add_argument("-n", "--namespace", default=None,
-                   help="namespace of the CRs (default: the ConfigMap's, else metallb-system)")
+    p.add_argument(
+        "-n",
+        "--namespace",
+        default=None,
+        help="namespace of the CRs (default: the ConfigMap's, else metallb-system)",
+    )
     p.add_argument("-o", "--output", metavar="FILE", help="write the CRs to FILE instead of stdout")
-    p.add_argument("--only-data", action="store_true",
-                   help="the input is the bare config YAML even if it looks like a ConfigMap")
+    p.add_argument(
+        "--only-data",
+        action="store_true",
+        help="the input is the bare config YAML even if it looks like a ConfigMap",
+    )
     p.set_defaults(handler=_cmd_migrate)
 
     for ep in sorted(entry_points(group="pymetallb.commands"), key=lambda e: e.name):
-        register: Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None] = ep.load()
+        register: Callable[[Any], None] = ep.load()
         register(sub)
     return parser
 

@@ -42,9 +42,9 @@ class Community:
 def _uint(section: str, community: str, bits: int) -> int:
     err = None
     if not section or not section.isdigit() or not section.isascii():
-        err = f'strconv.ParseUint: parsing {go_quote(section)}: invalid syntax'
+        err = f"strconv.ParseUint: parsing {go_quote(section)}: invalid syntax"
     elif int(section) >= 1 << bits:
-        err = f'strconv.ParseUint: parsing {go_quote(section)}: value out of range'
+        err = f"strconv.ParseUint: parsing {go_quote(section)}: value out of range"
     if err is not None:
         raise CommunityValueError(
             f"invalid community value: invalid section {go_quote(section)} of community {go_quote(community)}, "

@@ -242,7 +242,16 @@ class ParseResult:
 
 # --- Go durations ------------------------------------------------------------------------------------
 
-_DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+_DURATION_UNITS = {
+    "ns": 1e-9,
+    "us": 1e-6,
+    "µs": 1e-6,
+    "μs": 1e-6,
+    "ms": 1e-3,
+    "s": 1.0,
+    "m": 60.0,
+    "h": 3600.0,
+}
 _DURATION_PART = re.compile(r"(\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
 
 
@@ -332,13 +341,16 @@ def _check_selectors(selectors: Sequence[LabelSelector] | None, what: str) -> st
             for a in range(len(values)):
                 if values[a] in values[a + 1 :]:
                     return f"duplicate definition of match expression value in label selector {go_quote(values[a])}"
-            for other in exprs[j + 1 :]:
-                if (other.key, other.operator, sorted(other.values or ())) == (
+            for twin in exprs[j + 1 :]:
+                if (twin.key, twin.operator, sorted(twin.values or ())) == (
                     expr.key,
                     expr.operator,
                     sorted(expr.values or ()),
                 ):
-                    text = f"&LabelSelectorRequirement{{Key:{expr.key},Operator:{expr.operator},Values:[{' '.join(sorted(values))}],}}"
+                    text = (
+                        f"&LabelSelectorRequirement{{Key:{expr.key},Operator:{expr.operator},"
+                        f"Values:[{' '.join(sorted(values))}],}}"
+                    )
                     return f"duplicate definition of match expressions {go_quote(text)}"
         for other in sels[i + 1 :]:
             if other.canonical() == sel.canonical():
@@ -473,7 +485,10 @@ def _blank_alias_communities(adv: BGPAdvertisement) -> BGPAdvertisement:
     return adv.model_copy(update={"spec": adv.spec.model_copy(update={"communities": kept or None})})
 
 
-def _duplicate_names(out: _Collector, objects: Sequence[BGPPeer | BFDProfile | BGPAdvertisement | L2Advertisement | CommunityCR]) -> None:
+def _duplicate_names(
+    out: _Collector,
+    objects: Sequence[BGPPeer | BFDProfile | BGPAdvertisement | L2Advertisement | CommunityCR],
+) -> None:
     """Two objects of one kind with one name can only come from offline files; the later one would win."""
     seen: set[tuple[str, str]] = set()
     for obj in objects:
@@ -532,7 +547,7 @@ def _bfd_profiles(out: _Collector, profiles: Sequence[BFDProfile]) -> dict[str, 
 
 
 def _timers(hold: str | None, keepalive: str | None) -> tuple[float | None, float | None]:
-    """MetalLB's ``parseTimers``: hold alone gives keepalive hold/3; keepalive alone gives hold 3×keepalive."""
+    """MetalLB's ``parseTimers``: hold alone gives keepalive hold/3; keepalive alone gives hold 3 x keepalive."""
     if hold is None and keepalive is None:
         return None, None
     try:
@@ -542,9 +557,7 @@ def _timers(hold: str | None, keepalive: str | None) -> tuple[float | None, floa
     try:
         ka = parse_go_duration(keepalive) if keepalive is not None else None
     except ValueError:
-        raise ValueError(
-            f"invalid keepaliveTime {go_quote(keepalive or '')}: not a duration (e.g. 30s)"
-        ) from None
+        raise ValueError(f"invalid keepaliveTime {go_quote(keepalive or '')}: not a duration (e.g. 30s)") from None
     if ht is not None and ka is None:
         ka = ht / 3
     elif ht is None and ka is not None:
@@ -699,7 +712,9 @@ def _peers(
 
 
 def _shares_node(
-    a: Sequence[LabelSelector] | None, b: Sequence[LabelSelector] | None, nodes: Sequence[LabeledObject] | None
+    a: Sequence[LabelSelector] | None,
+    b: Sequence[LabelSelector] | None,
+    nodes: Sequence[LabeledObject] | None,
 ) -> bool:
     """Whether two node selections can pick a common node. Unknown nodes: assume they can."""
     if not nodes:
@@ -744,9 +759,7 @@ def _frr_peer_compatibility(out: _Collector, peers: Sequence[BGPPeer], nodes: Se
                 )
 
 
-def _duplicate_peer_addresses(
-    out: _Collector, peers: Sequence[BGPPeer], nodes: Sequence[LabeledObject] | None
-) -> None:
+def _duplicate_peer_addresses(out: _Collector, peers: Sequence[BGPPeer], nodes: Sequence[LabeledObject] | None) -> None:
     """Beyond MetalLB: two BGPPeers to one address, port and VRF on one node would fight over one session.
 
     Upstream's own duplicate check compares whole structs including the name, so it never fires.
@@ -794,7 +807,7 @@ def _native_restrictions(
         addr = s.peer_address or ""
         checks = (
             (bool(s.bfd_profile), "bfd-profile set"),
-            (bool(s.keepalive_time) and _nonzero_duration(s.keepalive_time), "keepalive-time set"),
+            (_nonzero_duration(s.keepalive_time), "keepalive-time set"),
             (bool(s.vrf), "vrf set"),
             (s.connect_time is not None, "connect time set"),
             (bool(s.enable_graceful_restart), "EnableGracefulRestart flag set"),
@@ -824,7 +837,8 @@ def _native_restrictions(
                     out.error(
                         "IPAddressPool",
                         pool.name,
-                        f"pool {go_quote(pool.name)} has ipv6 CIDR {entry.cidrs[0]}, native bgp mode does not support ipv6",
+                        f"pool {go_quote(pool.name)} has ipv6 CIDR {entry.cidrs[0]}, "
+                        "native bgp mode does not support ipv6",
                     )
                     break
     for adv in bgp_advs:
@@ -859,7 +873,9 @@ def _go_struct_alias(name: str | None, value: str | None) -> str:
     return f"{{{name or ''} {value or ''}}}"
 
 
-def _nonzero_duration(text: str) -> bool:
+def _nonzero_duration(text: str | None) -> bool:
+    if not text:
+        return False
     try:
         return parse_go_duration(text) != 0
     except ValueError:
@@ -910,9 +926,7 @@ def _communities(out: _Collector, crs: Sequence[CommunityCR]) -> dict[str, Commu
 # Pools ----------------------------------------------------------------------------------------------
 
 
-def _service_allocation(
-    p: IPAddressPool, namespaces: Sequence[LabeledObject] | None
-) -> ServiceAllocationConfig | None:
+def _service_allocation(p: IPAddressPool, namespaces: Sequence[LabeledObject] | None) -> ServiceAllocationConfig | None:
     sa = p.spec.service_allocation
     if sa is None:
         return None
@@ -921,7 +935,10 @@ def _service_allocation(
         raise ValueError("duplicate definition in namespaces field")
     if not names and not sa.namespace_selectors and not sa.service_selectors:
         return ServiceAllocationConfig(priority=sa.priority or 0, service_selectors=(LabelSelector(),))
-    for sels, what in ((sa.namespace_selectors, "namespaceSelectors"), (sa.service_selectors, "serviceSelectors")):
+    for sels, what in (
+        (sa.namespace_selectors, "namespaceSelectors"),
+        (sa.service_selectors, "serviceSelectors"),
+    ):
         problem = _check_selectors(sels, what)
         if problem:
             raise ValueError(problem)
@@ -1014,7 +1031,7 @@ def _overlaps(out: _Collector, pools: Mapping[str, Pool]) -> None:
                 partner[later[3]] = (earlier[3], later[4], earlier[4], later[5])
         stack.append(piece)
     reported: set[str] = set()
-    for _later, (_earlier, cidr, other, pool) in sorted(partner.items()):
+    for _later, (_earlier, cidr, first_cidr, pool) in sorted(partner.items()):
         if pool in reported:
             continue
         reported.add(pool)
@@ -1022,7 +1039,7 @@ def _overlaps(out: _Collector, pools: Mapping[str, Pool]) -> None:
             "IPAddressPool",
             pool,
             f"CIDR {go_quote(str(cidr))} in pool {go_quote(pool)} overlaps with already defined CIDR "
-            f"{go_quote(str(other))}",
+            f"{go_quote(str(first_cidr))}",
         )
 
 
@@ -1030,7 +1047,10 @@ def _overlaps(out: _Collector, pools: Mapping[str, Pool]) -> None:
 
 
 def _warn_unknown_pools(
-    out: _Collector, adv: BGPAdvertisement | L2Advertisement, pools: Mapping[str, Pool], pools_cr: Sequence[IPAddressPool]
+    out: _Collector,
+    adv: BGPAdvertisement | L2Advertisement,
+    pools: Mapping[str, Pool],
+    pools_cr: Sequence[IPAddressPool],
 ) -> None:
     known = {p.name for p in pools_cr}
     for name in adv.spec.ip_address_pools or ():
@@ -1282,4 +1302,3 @@ def _bfd_echo_on_v6(
                         "which has bfd echo enabled, which is not possible",
                     )
                     return
-

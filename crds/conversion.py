@@ -43,7 +43,11 @@ def _selector_to_v1beta2(sel: dict[str, Any]) -> dict[str, Any]:
         out["matchLabels"] = dict(labels)
     if exprs:
         out["matchExpressions"] = [
-            {"key": e.get("key", ""), "operator": e.get("operator", ""), "values": list(e.get("values") or [])}
+            {
+                "key": e.get("key", ""),
+                "operator": e.get("operator", ""),
+                "values": list(e.get("values") or []),
+            }
             for e in exprs
         ]
     return out
@@ -53,7 +57,11 @@ def _selector_to_v1beta1(sel: dict[str, Any]) -> dict[str, Any]:
     return {
         "matchLabels": dict(sel.get("matchLabels") or {}),
         "matchExpressions": [
-            {"key": e.get("key", ""), "operator": e.get("operator", ""), "values": list(e.get("values") or [])}
+            {
+                "key": e.get("key", ""),
+                "operator": e.get("operator", ""),
+                "values": list(e.get("values") or []),
+            }
             for e in sel.get("matchExpressions") or []
         ],
     }

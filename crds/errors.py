@@ -56,7 +56,9 @@ class ConfigError(PymetallbError):
         return f"{type(self).__name__}({self.where!r}, {self.what!r})"
 
     def __eq__(self, other: object) -> bool:
-        return type(self) is type(other) and (self.where, self.what) == (other.where, other.what)  # type: ignore[attr-defined]
+        if type(self) is not type(other) or not isinstance(other, ConfigError):
+            return False
+        return (self.where, self.what) == (other.where, other.what)
 
     def __hash__(self) -> int:
         return hash((type(self), self.where, self.what))

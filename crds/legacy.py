@@ -155,11 +155,14 @@ def read_legacy(text: str, *, only_data: bool = False) -> tuple[LegacyConfig, st
     doc = _yaml(text, "input")
     namespace: str | None = None
     if not only_data and isinstance(doc, dict) and doc.get("kind") == "ConfigMap":
-        meta = doc.get("metadata") if isinstance(doc.get("metadata"), dict) else {}
-        namespace = meta.get("namespace") if isinstance(meta.get("namespace"), str) else None
+        meta = doc.get("metadata")
+        if isinstance(meta, dict) and isinstance(meta.get("namespace"), str):
+            namespace = meta["namespace"]
         data = doc.get("data")
         if not isinstance(data, dict) or not isinstance(data.get("config"), str):
-            raise LegacyConfigError("data.config", "bad ConfigMap: no data (expected the legacy config under data.config)")
+            raise LegacyConfigError(
+                "data.config", "bad ConfigMap: no data (expected the legacy config under data.config)"
+            )
         doc = _yaml(data["config"], "data.config")
     if doc is None:
         doc = {}
@@ -227,7 +230,9 @@ def _seconds(text: str, where: str, what: str) -> float:
         raise LegacyConfigError(where, f"invalid {what} {go_quote(text)}: not a duration (e.g. 90s, 1m30s)") from None
 
 
-def convert(cfg: LegacyConfig, *, namespace: str = DEFAULT_NAMESPACE) -> tuple[list[Resource], list[str], dict[str, str]]:
+def convert(
+    cfg: LegacyConfig, *, namespace: str = DEFAULT_NAMESPACE
+) -> tuple[list[Resource], list[str], dict[str, str]]:
     """CRs for a legacy config, the warnings, and for each ``Kind/name`` the legacy location it came from."""
     warnings: list[str] = []
     origin: dict[str, str] = {}
@@ -250,7 +255,8 @@ def convert(cfg: LegacyConfig, *, namespace: str = DEFAULT_NAMESPACE) -> tuple[l
         if pool.protocol not in ("layer2", "bgp"):
             hint = " (did you mean layer2?)" if pool.protocol.lower() in ("l2", "layer-2", "arp", "layer_2") else ""
             raise LegacyConfigError(
-                f"{where}.protocol", f"unknown protocol {go_quote(pool.protocol)}: expected layer2 or bgp{hint}"
+                f"{where}.protocol",
+                f"unknown protocol {go_quote(pool.protocol)}: expected layer2 or bgp{hint}",
             )
         if pool.protocol == "layer2" and pool.bgp_advertisements:
             raise LegacyConfigError(
@@ -299,7 +305,9 @@ def convert(cfg: LegacyConfig, *, namespace: str = DEFAULT_NAMESPACE) -> tuple[l
         if p.password is not None:
             spec["password"] = p.password
         if p.bfd_profile is not None:
-            spec["bfdProfile"] = bfd_names.get(p.bfd_profile) or rename(p.bfd_profile, "BFDProfile", f"{where}.bfd-profile")
+            spec["bfdProfile"] = bfd_names.get(p.bfd_profile) or rename(
+                p.bfd_profile, "BFDProfile", f"{where}.bfd-profile"
+            )
         if p.ebgp_multihop is not None:
             spec["ebgpMultiHop"] = p.ebgp_multihop
         if p.node_selectors:
@@ -337,7 +345,9 @@ def convert(cfg: LegacyConfig, *, namespace: str = DEFAULT_NAMESPACE) -> tuple[l
                 adv_name = f"bgpadvertisement{bgp_index}"
                 bgp_index += 1
                 bgp_advs.append(
-                    BGPAdvertisement(metadata={"name": adv_name, **meta}, spec=BGPAdvertisementSpec.model_validate(aspec))
+                    BGPAdvertisement(
+                        metadata={"name": adv_name, **meta}, spec=BGPAdvertisementSpec.model_validate(aspec)
+                    )
                 )
                 origin[f"BGPAdvertisement/{adv_name}"] = (
                     f"{where}.bgp-advertisements[{j}]" if pool.bgp_advertisements else where

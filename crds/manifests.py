@@ -62,9 +62,7 @@ def _expand(paths: Sequence[str]) -> tuple[list[str], list[ManifestError]]:
             continue
         path = Path(p)
         if path.is_dir():
-            found = sorted(
-                str(f) for f in path.rglob("*") if f.is_file() and f.suffix in _EXTENSIONS
-            )
+            found = sorted(str(f) for f in path.rglob("*") if f.is_file() and f.suffix in _EXTENSIONS)
             files.extend(found)
         elif path.is_file():
             files.append(p)

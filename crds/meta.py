@@ -173,8 +173,9 @@ class Resource(KubeModel):
 
     api: ClassVar[ApiInfo]
 
-    api_version: str = Field(alias="apiVersion")
-    kind: str
+    # Filled from ``api`` when omitted (see _fill_type_meta); the defaults only satisfy type checkers.
+    api_version: str = Field(default="", alias="apiVersion")
+    kind: str = ""
     metadata: ObjectMeta = Field(default_factory=ObjectMeta)
 
     @model_validator(mode="before")

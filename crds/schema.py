@@ -252,5 +252,3 @@ def write_crds(directory: Path, *, log: Callable[[str], None] | None = None) -> 
                 log(f"wrote {path}")
         written.append(path)
     return written
-
-

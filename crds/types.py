@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import ClassVar, Literal
 
 from pydantic import ConfigDict, Field
+from pydantic.config import JsonDict
 
 from .meta import ApiInfo, KubeModel, LabelSelector, PrinterColumn, Resource
 
@@ -44,9 +45,9 @@ __all__ = [
     "kind_for",
 ]
 
-_INT64 = {"format": "int64"}
-_INT32 = {"format": "int32"}
-_IMMUTABLE = {"x-kubernetes-validations": [{"rule": "self == oldSelf", "message": "Value is immutable"}]}
+_INT64: JsonDict = {"format": "int64"}
+_INT32: JsonDict = {"format": "int32"}
+_IMMUTABLE: JsonDict = {"x-kubernetes-validations": [{"rule": "self == oldSelf", "message": "Value is immutable"}]}
 _ASN_MAX = 4294967295
 
 
@@ -84,7 +85,9 @@ class IPAddressPoolSpec(KubeModel):
         description="When false the pool is used only by Services that ask for it or for one of its IPs.",
     )
     avoid_buggy_ips: bool = Field(
-        default=False, alias="avoidBuggyIPs", description="Never hand out IPv4 addresses ending in .0 or .255."
+        default=False,
+        alias="avoidBuggyIPs",
+        description="Never hand out IPv4 addresses ending in .0 or .255.",
     )
     service_allocation: ServiceAllocation | None = Field(
         default=None, alias="serviceAllocation", description="Which namespaces and Services may use the pool."
@@ -135,7 +138,9 @@ class L2AdvertisementSpec(KubeModel):
     """Which pools are announced with ARP/NDP, from which nodes and on which interfaces."""
 
     ip_address_pools: tuple[str, ...] | None = Field(
-        default=None, alias="ipAddressPools", description="Pools by name; with no pools and no selectors, all pools."
+        default=None,
+        alias="ipAddressPools",
+        description="Pools by name; with no pools and no selectors, all pools.",
     )
     ip_address_pool_selectors: tuple[LabelSelector, ...] | None = Field(
         default=None, alias="ipAddressPoolSelectors", description="Pools by label."
@@ -143,9 +148,7 @@ class L2AdvertisementSpec(KubeModel):
     node_selectors: tuple[LabelSelector, ...] | None = Field(
         default=None, alias="nodeSelectors", description="Nodes that may announce; empty means all nodes."
     )
-    interfaces: tuple[str, ...] | None = Field(
-        default=None, description="Interfaces to answer on; empty means all."
-    )
+    interfaces: tuple[str, ...] | None = Field(default=None, description="Interfaces to answer on; empty means all.")
     service_selectors: tuple[LabelSelector, ...] | None = Field(
         default=None, alias="serviceSelectors", description="Services this advertisement applies to."
     )
@@ -174,7 +177,7 @@ class L2Advertisement(Resource):
 
 # --- BGPAdvertisement --------------------------------------------------------------------------------
 
-_AGGREGATION_CEL = {
+_AGGREGATION_CEL: JsonDict = {
     "rule": (
         "!has(self.serviceSelectors) || self.serviceSelectors.size() == 0 || "
         "((!has(self.aggregationLength) || self.aggregationLength == 32) && "
@@ -217,7 +220,9 @@ class BGPAdvertisementSpec(KubeModel):
         default=None, description="Communities: A:B, large:A:B:C, or the name of a Community alias."
     )
     ip_address_pools: tuple[str, ...] | None = Field(
-        default=None, alias="ipAddressPools", description="Pools by name; with no pools and no selectors, all pools."
+        default=None,
+        alias="ipAddressPools",
+        description="Pools by name; with no pools and no selectors, all pools.",
     )
     ip_address_pool_selectors: tuple[LabelSelector, ...] | None = Field(
         default=None, alias="ipAddressPoolSelectors", description="Pools by label."
@@ -258,7 +263,7 @@ _PEER_COLUMNS = (
     PrinterColumn("Multi Hops", "string", ".spec.ebgpMultiHop"),
 )
 
-_CONNECT_TIME_CEL = {
+_CONNECT_TIME_CEL: JsonDict = {
     "x-kubernetes-validations": [
         {
             "rule": "duration(self).getSeconds() >= 1 && duration(self).getSeconds() <= 65535",
@@ -288,7 +293,12 @@ class BGPPeerSpec(KubeModel):
         ge=0, le=_ASN_MAX, alias="myASN", description="AS number used on our side.", json_schema_extra=_INT64
     )
     peer_asn: int | None = Field(
-        default=None, ge=0, le=_ASN_MAX, alias="peerASN", description="The peer's AS number.", json_schema_extra=_INT64
+        default=None,
+        ge=0,
+        le=_ASN_MAX,
+        alias="peerASN",
+        description="The peer's AS number.",
+        json_schema_extra=_INT64,
     )
     local_asn: int | None = Field(
         default=None,
@@ -307,7 +317,12 @@ class BGPPeerSpec(KubeModel):
         default=None, alias="sourceAddress", description="Local address to connect from."
     )
     peer_port: int = Field(
-        default=179, ge=1, le=16384, alias="peerPort", description="The peer's TCP port.", json_schema_extra=_INT32
+        default=179,
+        ge=1,
+        le=16384,
+        alias="peerPort",
+        description="The peer's TCP port.",
+        json_schema_extra=_INT32,
     )
     hold_time: str | None = Field(default=None, alias="holdTime", description="Requested hold time (RFC 4271).")
     keepalive_time: str | None = Field(
@@ -336,7 +351,10 @@ class BGPPeerSpec(KubeModel):
         description="BGP graceful restart (FRR only); cannot change after creation.",
         json_schema_extra={
             "x-kubernetes-validations": [
-                {"rule": "self == oldSelf", "message": "EnableGracefulRestart cannot be changed after creation"}
+                {
+                    "rule": "self == oldSelf",
+                    "message": "EnableGracefulRestart cannot be changed after creation",
+                }
             ]
         },
     )
@@ -374,9 +392,7 @@ class NodeSelectorV1beta1(KubeModel):
     """v1beta1's own node selector type."""
 
     match_labels: dict[str, str] | None = Field(default=None, alias="matchLabels")
-    match_expressions: tuple[NodeSelectorRequirementV1beta1, ...] | None = Field(
-        default=None, alias="matchExpressions"
-    )
+    match_expressions: tuple[NodeSelectorRequirementV1beta1, ...] | None = Field(default=None, alias="matchExpressions")
 
 
 class BGPPeerV1beta1Spec(KubeModel):
@@ -443,22 +459,45 @@ class BFDProfileSpec(KubeModel):
     """BFD session parameters (FRR backends only)."""
 
     receive_interval: int | None = Field(
-        default=None, ge=10, le=60000, alias="receiveInterval", description="Milliseconds.", json_schema_extra=_INT32
+        default=None,
+        ge=10,
+        le=60000,
+        alias="receiveInterval",
+        description="Milliseconds.",
+        json_schema_extra=_INT32,
     )
     transmit_interval: int | None = Field(
-        default=None, ge=10, le=60000, alias="transmitInterval", description="Milliseconds.", json_schema_extra=_INT32
+        default=None,
+        ge=10,
+        le=60000,
+        alias="transmitInterval",
+        description="Milliseconds.",
+        json_schema_extra=_INT32,
     )
     detect_multiplier: int | None = Field(
-        default=None, ge=2, le=255, alias="detectMultiplier", description="Lost packets before down.",
+        default=None,
+        ge=2,
+        le=255,
+        alias="detectMultiplier",
+        description="Lost packets before down.",
         json_schema_extra=_INT32,
     )
     echo_interval: int | None = Field(
-        default=None, ge=10, le=60000, alias="echoInterval", description="Milliseconds.", json_schema_extra=_INT32
+        default=None,
+        ge=10,
+        le=60000,
+        alias="echoInterval",
+        description="Milliseconds.",
+        json_schema_extra=_INT32,
     )
     echo_mode: bool | None = Field(default=None, alias="echoMode", description="Enable echo packets.")
     passive_mode: bool | None = Field(default=None, alias="passiveMode", description="Wait for the peer to start.")
     minimum_ttl: int | None = Field(
-        default=None, ge=1, le=254, alias="minimumTtl", description="Minimum expected TTL (multihop).",
+        default=None,
+        ge=1,
+        le=254,
+        alias="minimumTtl",
+        description="Minimum expected TTL (multihop).",
         json_schema_extra=_INT32,
     )
 
@@ -550,9 +589,7 @@ class Condition(KubeModel):
     reason: str = Field(min_length=1, max_length=1024)
     message: str = Field(max_length=32768)
     last_transition_time: str = Field(alias="lastTransitionTime", json_schema_extra={"format": "date-time"})
-    observed_generation: int | None = Field(
-        default=None, ge=0, alias="observedGeneration", json_schema_extra=_INT64
-    )
+    observed_generation: int | None = Field(default=None, ge=0, alias="observedGeneration", json_schema_extra=_INT64)
 
 
 class ConfigurationStateStatus(KubeModel):

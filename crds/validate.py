@@ -82,7 +82,7 @@ def _aggregation_rule(spec: Any) -> bool:
         return True
     if not spec.get("serviceSelectors"):
         return True
-    return spec.get("aggregationLength", 32) == 32 and spec.get("aggregationLengthV6", 128) == 128
+    return bool(spec.get("aggregationLength", 32) == 32 and spec.get("aggregationLengthV6", 128) == 128)
 
 
 def _duration_seconds(value: Any) -> float | None:
@@ -146,7 +146,7 @@ def _root_schema(kind: type[Resource]) -> dict[str, Any]:
 def _validator(kind: type[Resource]) -> jsonschema.protocols.Validator:
     schema = _strict(_root_schema(kind))
     cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft7Validator)
-    return cls(schema)  # type: ignore[no-any-return]
+    return cls(schema)
 
 
 def apply_defaults(schema: dict[str, Any], value: Any) -> Any:
@@ -193,7 +193,8 @@ def _cel_problems(schema: dict[str, Any], value: Any, path: list[Any]) -> list[s
 def _schema_message(err: jsonschema.ValidationError) -> str:
     where = _path(list(err.absolute_path))
     if err.validator == "additionalProperties" and isinstance(err.instance, dict):
-        known = set(err.schema.get("properties", {}))
+        schema = err.schema if isinstance(err.schema, dict) else {}
+        known = set(schema.get("properties", {}))
         extra = sorted(k for k in err.instance if k not in known)
         return "; ".join(f"{_path([*err.absolute_path, k])}: unknown field {k!r}" for k in extra)
     if err.validator == "required":
@@ -202,7 +203,8 @@ def _schema_message(err: jsonschema.ValidationError) -> str:
     if err.validator == "type":
         return f"{where or '<root>'}: Invalid value: {err.instance!r}: must be of type {err.validator_value}"
     if err.validator == "enum":
-        allowed = ", ".join(repr(v) for v in err.validator_value)
+        values = err.validator_value if isinstance(err.validator_value, list) else []
+        allowed = ", ".join(repr(v) for v in values)
         return f"{where}: Unsupported value: {err.instance!r}: supported values: {allowed}"
     if err.validator in ("minimum", "maximum"):
         word = "greater than or equal to" if err.validator == "minimum" else "less than or equal to"
@@ -224,7 +226,13 @@ def schema_problems(kind: type[Resource], data: dict[str, Any]) -> tuple[dict[st
 # --- loading -----------------------------------------------------------------------------------------
 
 #: Core kinds the parser or the planner read; everything else is ignored with a note.
-CORE_KINDS = {("v1", "Node"), ("v1", "Namespace"), ("v1", "Secret"), ("v1", "Service"), ("discovery.k8s.io/v1", "EndpointSlice")}
+CORE_KINDS = {
+    ("v1", "Node"),
+    ("v1", "Namespace"),
+    ("v1", "Secret"),
+    ("v1", "Service"),
+    ("discovery.k8s.io/v1", "EndpointSlice"),
+}
 
 
 @dataclass
@@ -243,13 +251,9 @@ class LoadedObjects:
     problems: list[Problem] = field(default_factory=list)
 
     def resources(self, *, namespace: str) -> ClusterResources:
-        nodes = [
-            LabeledObject(d.name, _labels(d.data)) for d in self.core if (d.api_version, d.kind) == ("v1", "Node")
-        ]
+        nodes = [LabeledObject(d.name, _labels(d.data)) for d in self.core if (d.api_version, d.kind) == ("v1", "Node")]
         namespaces = [
-            LabeledObject(d.name, _labels(d.data))
-            for d in self.core
-            if (d.api_version, d.kind) == ("v1", "Namespace")
+            LabeledObject(d.name, _labels(d.data)) for d in self.core if (d.api_version, d.kind) == ("v1", "Namespace")
         ]
         secrets = {
             d.name: _secret(d.data, namespace)
@@ -319,7 +323,12 @@ def load_objects(docs: Sequence[Document], *, namespace: str) -> LoadedObjects:
                 )
             else:
                 out.problems.append(
-                    Problem(doc.source, doc.ref(), f"{doc.api_version} {doc.kind} is not a MetalLB kind; ignored", "note")
+                    Problem(
+                        doc.source,
+                        doc.ref(),
+                        f"{doc.api_version} {doc.kind} is not a MetalLB kind; ignored",
+                        "note",
+                    )
                 )
             continue
         if doc.namespace and doc.namespace != namespace:
@@ -372,4 +381,3 @@ def validate_documents(
     for warn in result.warnings:
         problems.append(Problem(loaded.origin.get(warn.where, ""), warn.where, warn.what, "warning"))
     return ValidationReport(tuple(problems), result)
-

@@ -1,0 +1,1 @@
+"""speaker: see DESIGN.md."""

@@ -1,0 +1,1 @@
+"""webhooks: see DESIGN.md."""
