@@ -62,7 +62,8 @@ CASES = [
         POOL.format(name="a", addrs='["10.0.0.300/24"]'),
         "native",
         [
-            'IPAddressPool/a: parsing address pool a: invalid CIDR "10.0.0.300/24" in pool "a": invalid CIDR "10.0.0.300/24"'
+            'IPAddressPool/a: parsing address pool a: invalid CIDR "10.0.0.300/24" in pool "a": '
+            'invalid CIDR "10.0.0.300/24"'
         ],
         id="invalid-cidr",
     ),
