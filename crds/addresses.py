@@ -7,6 +7,7 @@ lengths are compared to their prefix lengths).
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from dataclasses import dataclass
 from typing import Literal
@@ -101,11 +102,15 @@ def _summarize(family: Family, first: int, last: int) -> tuple[Cidr, ...]:
     return tuple(out)
 
 
+@functools.lru_cache(maxsize=65536)
 def parse_entry(text: str) -> AddressEntry:
     """Parse a CIDR (host bits allowed, as Go's ParseCIDR) or a ``start-end`` range.
 
     Beyond MetalLB: a range whose ends are of different families is rejected (upstream compares the
     16-byte forms and accepts some such ranges by accident).
+
+    Cached: the result is an immutable value of the text alone, and every config change re-parses the same
+    entries.
     """
     if "-" not in text:
         try:

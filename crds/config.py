@@ -445,8 +445,9 @@ def parse_config(resources: ClusterResources, options: ParseOptions | None = Non
     communities = _communities(out, comm_cr)
     pools = _pools(out, pools_cr, resources.namespaces)
     _overlaps(out, pools)
-    l2_by_pool = _l2_advertisements(out, l2_cr, pools_cr, pools, resources.nodes)
-    bgp_by_pool = _bgp_advertisements(out, bgp_cr, pools_cr, pools, communities, resources.nodes)
+    index = _PoolIndex(pools_cr)
+    l2_by_pool = _l2_advertisements(out, l2_cr, index, pools, resources.nodes)
+    bgp_by_pool = _bgp_advertisements(out, bgp_cr, index, pools, communities, resources.nodes)
 
     final_pools = {
         name: Pool(
@@ -824,7 +825,10 @@ def _native_restrictions(
     if bfd:
         out.error("BFDProfile", bfd[0].name, "bfd profiles section set")
     if bgp_advs:
-        selected = _pools_selected_by(bgp_advs, pools)
+        index = _PoolIndex(pools)
+        selected: set[str] = set()
+        for adv in bgp_advs:
+            selected |= index.selected(adv)
         for pool in pools:
             if pool.name not in selected:
                 continue
@@ -882,25 +886,30 @@ def _nonzero_duration(text: str | None) -> bool:
         return True
 
 
-def _pools_selected_by(advs: Sequence[BGPAdvertisement | L2Advertisement], pools: Sequence[IPAddressPool]) -> set[str]:
-    names: set[str] = set()
-    for adv in advs:
-        names |= _adv_pool_names(adv, pools)
-    return names
+class _PoolIndex:
+    """Pool names and labels, indexed once per parse, so advertisements resolve without scanning every pool.
 
+    Pools sharing one label set are grouped: a selector is matched once per distinct label set.
+    """
 
-def _adv_pool_names(adv: BGPAdvertisement | L2Advertisement, pools: Sequence[IPAddressPool]) -> set[str]:
-    """The pools an advertisement applies to: named, or label-selected; all pools when it names none."""
-    by_name = list(adv.spec.ip_address_pools or ())
-    selectors = list(adv.spec.ip_address_pool_selectors or ())
-    if not by_name and not selectors:
-        return {p.name for p in pools}
-    names = set(by_name)
-    for p in pools:
-        labels = dict(p.metadata.labels or {})
-        if any(selector_matches(s, labels) for s in selectors):
-            names.add(p.name)
-    return names
+    def __init__(self, pools: Sequence[IPAddressPool]) -> None:
+        self.names = frozenset(p.name for p in pools)
+        groups: dict[tuple[tuple[str, str], ...], list[str]] = {}
+        for p in pools:
+            groups.setdefault(tuple(sorted((p.metadata.labels or {}).items())), []).append(p.name)
+        self.by_labels = [(dict(k), names) for k, names in groups.items()]
+
+    def selected(self, adv: BGPAdvertisement | L2Advertisement) -> set[str]:
+        """The pools an advertisement applies to: named, or label-selected; all pools when it names none."""
+        by_name = adv.spec.ip_address_pools or ()
+        selectors = adv.spec.ip_address_pool_selectors or ()
+        if not by_name and not selectors:
+            return set(self.names)
+        names = set(by_name)
+        for labels, group in self.by_labels:
+            if any(selector_matches(sel, labels) for sel in selectors):
+                names.update(group)
+        return names
 
 
 # Communities ----------------------------------------------------------------------------------------
@@ -1046,22 +1055,16 @@ def _overlaps(out: _Collector, pools: Mapping[str, Pool]) -> None:
 # Advertisements -------------------------------------------------------------------------------------
 
 
-def _warn_unknown_pools(
-    out: _Collector,
-    adv: BGPAdvertisement | L2Advertisement,
-    pools: Mapping[str, Pool],
-    pools_cr: Sequence[IPAddressPool],
-) -> None:
-    known = {p.name for p in pools_cr}
+def _warn_unknown_pools(out: _Collector, adv: BGPAdvertisement | L2Advertisement, index: _PoolIndex) -> None:
     for name in adv.spec.ip_address_pools or ():
-        if name not in known:
+        if name not in index.names:
             out.warn(adv.api.kind, adv.name, f"ipAddressPools names pool {go_quote(name)}, which does not exist")
 
 
 def _l2_advertisements(
     out: _Collector,
     advs: Sequence[L2Advertisement],
-    pools_cr: Sequence[IPAddressPool],
+    index: _PoolIndex,
     pools: Mapping[str, Pool],
     nodes: Sequence[LabeledObject] | None,
 ) -> dict[str, list[L2AdvertisementConfig]]:
@@ -1093,7 +1096,7 @@ def _l2_advertisements(
         if problem:
             out.error("L2Advertisement", adv.name, problem)
             continue
-        _warn_unknown_pools(out, adv, pools, pools_cr)
+        _warn_unknown_pools(out, adv, index)
         parsed = L2AdvertisementConfig(
             name=adv.name,
             node_selectors=_sorted_selectors(s.node_selectors),
@@ -1102,7 +1105,7 @@ def _l2_advertisements(
             service_selectors=_sorted_selectors(s.service_selectors),
             preferred_node_selectors=tuple(s.preferred_node_selectors or ()),
         )
-        for pool_name in sorted(_adv_pool_names(adv, pools_cr)):
+        for pool_name in sorted(index.selected(adv)):
             if pool_name not in pools:
                 continue
             attached = res.setdefault(pool_name, [])
@@ -1133,7 +1136,7 @@ def _go_rune(n: int) -> str:
 def _bgp_advertisements(
     out: _Collector,
     advs: Sequence[BGPAdvertisement],
-    pools_cr: Sequence[IPAddressPool],
+    index: _PoolIndex,
     pools: Mapping[str, Pool],
     communities: Mapping[str, Community],
     nodes: Sequence[LabeledObject] | None,
@@ -1157,8 +1160,8 @@ def _bgp_advertisements(
         except ValueError as exc:
             out.error("BGPAdvertisement", adv.name, str(exc))
             continue
-        _warn_unknown_pools(out, adv, pools, pools_cr)
-        for pool_name in sorted(_adv_pool_names(adv, pools_cr)):
+        _warn_unknown_pools(out, adv, index)
+        for pool_name in sorted(index.selected(adv)):
             pool = pools.get(pool_name)
             if pool is None:
                 continue

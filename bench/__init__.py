@@ -1,0 +1,1 @@
+"""Benchmarks (`make bench`). Each prints its figures with the machine's core count."""
