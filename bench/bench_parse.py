@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from crds.addresses import parse_entry
 from crds.config import ClusterResources, ParseOptions, parse_config
 from crds.manifests import Document
 from crds.types import BGPAdvertisement, IPAddressPool, L2Advertisement
@@ -74,7 +75,12 @@ def main() -> None:
         return ClusterResources(pools=pools, bgp_advertisements=bgp, l2_advertisements=l2)
 
     t_build, resources = timed(build)
-    t_parse, result = timed(lambda: parse_config(resources, ParseOptions(bgp_mode="frr")))
+    def cold_parse() -> Any:
+        parse_entry.cache_clear()
+        return parse_config(resources, ParseOptions(bgp_mode="frr"))
+
+    t_parse, result = timed(cold_parse)
+    t_warm, _ = timed(lambda: parse_config(resources, ParseOptions(bgp_mode="frr")))
     if result.errors:
         raise SystemExit(f"benchmark config does not parse: {result.errors[0]}")
     docs = [Document("bench", i, d) for i, d in enumerate(raw)]
@@ -84,7 +90,8 @@ def main() -> None:
     cores = os.cpu_count()
     print(f"bench_parse: {POOLS} pools + {ADVERTISEMENTS} advertisements, {cores} cores (one used), median of runs")
     print(f"  typed objects from dicts : {t_build * 1000:8.1f} ms")
-    print(f"  parse_config             : {t_parse * 1000:8.1f} ms   (target <= 500 ms)")
+    print(f"  parse_config, cold       : {t_parse * 1000:8.1f} ms   (target <= 500 ms)")
+    print(f"  parse_config, re-parse   : {t_warm * 1000:8.1f} ms   (address entries cached)")
     print(f"  offline validate (all)   : {t_validate * 1000:8.1f} ms")
 
 
