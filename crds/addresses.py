@@ -12,7 +12,7 @@ import ipaddress
 from dataclasses import dataclass
 from typing import Literal
 
-from ._text import go_quote as _q
+from .text import go_quote as _q
 
 __all__ = [
     "AddressEntry",

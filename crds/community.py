@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ._text import go_quote
+from .text import go_quote
 
 __all__ = ["Community", "CommunityFormatError", "CommunityValueError", "parse_community"]
 

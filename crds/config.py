@@ -23,11 +23,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, TypeVar
 
-from ._text import go_quote
 from .addresses import AddressEntry, Cidr, EntryError, parse_entry, parse_ip
 from .community import Community, CommunityFormatError, CommunityValueError, parse_community
 from .errors import ConfigError, ConfigWarning, InternalInvariantError, TransientConfigError
 from .meta import OPERATORS, LabelSelector, selector_matches
+from .text import go_quote
 from .types import (
     BFDProfile,
     BGPAdvertisement,

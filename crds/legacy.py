@@ -23,11 +23,11 @@ import pydantic
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-from ._text import go_quote
 from .config import ClusterResources, ParseOptions, format_go_duration, parse_config, parse_go_duration
 from .errors import LegacyConfigError
 from .meta import LabelSelector, LabelSelectorRequirement, Resource
 from .schema import dump_yaml
+from .text import go_quote
 from .types import (
     BFDProfile,
     BFDProfileSpec,
