@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import pydantic
 import yaml
@@ -140,9 +140,55 @@ def _loc(loc: tuple[int | str, ...]) -> str:
     return out
 
 
+class _GoYAMLLoader(yaml.SafeLoader):
+    """YAML as MetalLB's Go reader (yaml.v2 ``UnmarshalStrict``) reads it.
+
+    Go's YAML has no base-60 numbers, so ``1:2`` (a community) is the string it looks like, not the
+    integer 62; and a key given twice in one mapping is an error, not a silent overwrite.
+    """
+
+
+_GoYAMLLoader.yaml_implicit_resolvers = {
+    first: [
+        (tag, regexp) for tag, regexp in resolvers if tag not in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
+    ]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_GoYAMLLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:int",
+    re.compile(r"^(?:[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+)$"),
+    list("-+0123456789"),
+)
+_GoYAMLLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(
+        r"^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?|\.[0-9_]+(?:[eE][-+][0-9]+)?"
+        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+    ),
+    list("-+0123456789."),
+)
+
+
+def _construct_mapping(loader: _GoYAMLLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":
+            continue  # keys merged in with << may be overridden
+        key = loader.construct_object(key_node)
+        if isinstance(key, str | int | float | bool) and key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"mapping key {go_quote(str(key))} already defined", key_node.start_mark
+            )
+        seen.add(key)
+    return loader.construct_mapping(node)
+
+
+_GoYAMLLoader.add_constructor("tag:yaml.org,2002:map", _construct_mapping)
+
+
 def _yaml(text: str, what: str) -> Any:
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_GoYAMLLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{what} line {mark.line + 1} column {mark.column + 1}" if mark else what
@@ -230,6 +276,35 @@ def _seconds(text: str, where: str, what: str) -> float:
         raise LegacyConfigError(where, f"invalid {what} {go_quote(text)}: not a duration (e.g. 90s, 1m30s)") from None
 
 
+_S = TypeVar("_S", bound=BaseModel)
+
+# CR field -> legacy key, for the CR limits that the legacy format did not have (peerPort <= 16384, ...).
+_LEGACY_KEY = {
+    "peerPort": "peer-port",
+    "aggregationLength": "aggregation-length",
+    "aggregationLengthV6": "aggregation-length-v6",
+    "localPref": "localpref",
+    "receiveInterval": "receive-interval",
+    "transmitInterval": "transmit-interval",
+    "detectMultiplier": "detect-multiplier",
+    "echoInterval": "echo-interval",
+    "minimumTtl": "minimum-ttl",
+}
+
+
+def _spec(model: type[_S], data: dict[str, Any], where: str) -> _S:
+    """``model.model_validate(data)``; a value the CRD does not allow is reported at its legacy key."""
+    try:
+        return model.model_validate(data)
+    except pydantic.ValidationError as exc:
+        first = exc.errors()[0]
+        key = str(first["loc"][0]) if first["loc"] else ""
+        place = f"{where}.{_LEGACY_KEY.get(key, key)}" if key else where
+        raise LegacyConfigError(
+            place, f"{first['input']!r} is not allowed in a {model.__name__.removesuffix('Spec')}: {first['msg']}"
+        ) from None
+
+
 def convert(
     cfg: LegacyConfig, *, namespace: str = DEFAULT_NAMESPACE
 ) -> tuple[list[Resource], list[str], dict[str, str]]:
@@ -258,6 +333,12 @@ def convert(
                 f"{where}.protocol",
                 f"unknown protocol {go_quote(pool.protocol)}: expected layer2 or bgp{hint}",
             )
+        for j, adv in enumerate(pool.bgp_advertisements or ()):
+            if adv in (pool.bgp_advertisements or ())[:j]:
+                raise LegacyConfigError(
+                    f"{where}.bgp-advertisements[{j}]",
+                    "duplicate definition of bgpadvertisements: the same as an earlier one of this pool",
+                )
         if pool.protocol == "layer2" and pool.bgp_advertisements:
             raise LegacyConfigError(
                 f"{where}.bgp-advertisements",
@@ -312,7 +393,11 @@ def convert(
             spec["ebgpMultiHop"] = p.ebgp_multihop
         if p.node_selectors:
             spec["nodeSelectors"] = [_selector(s) for s in p.node_selectors]
-        peers.append(BGPPeer(metadata={"name": name, **meta}, spec=BGPPeerSpec.model_validate(spec)))
+        peer_spec = _spec(BGPPeerSpec, spec, where)
+        for j, earlier in enumerate(peers):
+            if earlier.spec == peer_spec:  # type: ignore[attr-defined]
+                raise LegacyConfigError(where, f"peer #{i + 1} already exists: it is the same as peers[{j}]")
+        peers.append(BGPPeer(metadata={"name": name, **meta}, spec=peer_spec))
         origin[f"BGPPeer/{name}"] = where
 
     pools: list[Resource] = []
@@ -328,7 +413,7 @@ def convert(
             pspec["autoAssign"] = pool.auto_assign
         if pool.avoid_buggy_ips is not None:
             pspec["avoidBuggyIPs"] = pool.avoid_buggy_ips
-        pools.append(IPAddressPool(metadata={"name": name, **meta}, spec=IPAddressPoolSpec.model_validate(pspec)))
+        pools.append(IPAddressPool(metadata={"name": name, **meta}, spec=_spec(IPAddressPoolSpec, pspec, where)))
         origin[f"IPAddressPool/{name}"] = where
         if pool.protocol == "bgp":
             advs = pool.bgp_advertisements or [LegacyBGPAdvertisement()]
@@ -346,7 +431,12 @@ def convert(
                 bgp_index += 1
                 bgp_advs.append(
                     BGPAdvertisement(
-                        metadata={"name": adv_name, **meta}, spec=BGPAdvertisementSpec.model_validate(aspec)
+                        metadata={"name": adv_name, **meta},
+                        spec=_spec(
+                            BGPAdvertisementSpec,
+                            aspec,
+                            f"{where}.bgp-advertisements[{j}]" if pool.bgp_advertisements else where,
+                        ),
                     )
                 )
                 origin[f"BGPAdvertisement/{adv_name}"] = (
@@ -373,7 +463,9 @@ def convert(
         }
         bspec = {k: v for k, v in bspec.items() if v is not None}
         name = bfd_names[prof.name]
-        bfds.append(BFDProfile(metadata={"name": name, **meta}, spec=BFDProfileSpec.model_validate(bspec)))
+        bfds.append(
+            BFDProfile(metadata={"name": name, **meta}, spec=_spec(BFDProfileSpec, bspec, f"bfd-profiles[{i}]"))
+        )
         origin[f"BFDProfile/{name}"] = f"bfd-profiles[{i}]"
 
     communities: list[Resource] = []
