@@ -1,0 +1,184 @@
+"""What pymetallb reads from a Service: its annotations, families, ports and current addresses. Pure.
+
+``service_view(obj)`` turns a Service as the apiserver returns it (a dict) into a frozen ``ServiceView``;
+bad annotation values do not raise, they become ``request_error`` (MetalLB's text), so one bad Service never
+stops the others. The same function serves the controller, ``pymetallb plan`` and the webhook.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from crds.addresses import parse_ip
+from crds.text import go_quote
+
+from .allocator import IP, Family, Policy, Port, ServiceRequest
+
+__all__ = [
+    "ALLOCATED_FROM_POOL",
+    "ANNOTATION_ADDRESS_POOL",
+    "ANNOTATION_ALLOW_SHARED_IP",
+    "ANNOTATION_LB_IPS",
+    "DEPRECATED_PREFIX",
+    "STABLE_PREFIX",
+    "ServiceView",
+    "parse_ip_key",
+    "service_view",
+]
+
+STABLE_PREFIX = "metallb.io/"
+DEPRECATED_PREFIX = "metallb.universe.tf/"
+ANNOTATION_ADDRESS_POOL = "address-pool"
+ANNOTATION_LB_IPS = "loadBalancerIPs"
+ANNOTATION_ALLOW_SHARED_IP = "allow-shared-ip"
+ALLOCATED_FROM_POOL = STABLE_PREFIX + "ip-allocated-from-pool"
+
+
+def parse_ip_key(text: str) -> IP | None:
+    ip = parse_ip(text.strip())
+    if ip is None:
+        return None
+    family: Family = 4 if ip.version == 4 else 6
+    return (family, int(ip))
+
+
+@dataclass(frozen=True)
+class ServiceView:
+    key: str
+    namespace: str
+    name: str
+    type: str
+    lb_class: str | None = None
+    labels: Mapping[str, str] = field(default_factory=dict)
+    requested_pool: str | None = None
+    requested_ips: tuple[IP, ...] = ()
+    request_error: str | None = None
+    sharing_key: str = ""
+    backend_key: str = ""
+    ports: frozenset[Port] = frozenset()
+    families: tuple[Family, ...] = ()
+    policy: Policy = "SingleStack"
+    prefer_ipv6: bool = False
+    current_ips: tuple[IP, ...] = ()
+    current_pool: str | None = None
+    deprecated_annotations: tuple[str, ...] = ()
+
+    @property
+    def is_load_balancer(self) -> bool:
+        return self.type == "LoadBalancer"
+
+    def is_ours(self, lb_class: str | None) -> bool:
+        """MetalLB's class filter: a class-less pymetallb takes only class-less Services."""
+        return self.lb_class == lb_class
+
+    def request(self, namespace_labels: Mapping[str, str] | None = None) -> ServiceRequest:
+        return ServiceRequest(
+            key=self.key,
+            namespace=self.namespace,
+            families=self.families,
+            policy=self.policy,
+            labels=self.labels,
+            namespace_labels=namespace_labels,
+            ports=self.ports,
+            sharing_key=self.sharing_key,
+            backend_key=self.backend_key,
+            prefer_ipv6=self.prefer_ipv6,
+        )
+
+
+def _annotation(annotations: Mapping[str, str], name: str) -> str | None:
+    """The stable spelling wins over the deprecated one."""
+    if STABLE_PREFIX + name in annotations:
+        return annotations[STABLE_PREFIX + name]
+    return annotations.get(DEPRECATED_PREFIX + name)
+
+
+def _as_dict(value: Any) -> dict[str, Any]:
+    return cast(dict[str, Any], value) if isinstance(value, dict) else {}
+
+
+def service_view(obj: Mapping[str, Any]) -> ServiceView:
+    meta = _as_dict(obj.get("metadata"))
+    spec = _as_dict(obj.get("spec"))
+    status = _as_dict(obj.get("status"))
+    namespace = str(meta.get("namespace") or "default")
+    name = str(meta.get("name") or "")
+    annotations = {str(k): str(v) for k, v in _as_dict(meta.get("annotations")).items()}
+    labels = {str(k): str(v) for k, v in _as_dict(meta.get("labels")).items()}
+
+    request_error = None
+    requested: list[IP] = []
+    lb_ips = _annotation(annotations, ANNOTATION_LB_IPS)
+    spec_ip = spec.get("loadBalancerIP")
+    if lb_ips is not None and spec_ip:
+        request_error = "service can not have both metallb.io/loadBalancerIPs and svc.Spec.LoadBalancerIP"
+    elif lb_ips is not None:
+        for part in lb_ips.split(","):
+            ip = parse_ip_key(part)
+            if ip is None:
+                request_error = f"invalid metallb.io/loadBalancerIPs: {go_quote(lb_ips)}"
+                requested = []
+                break
+            requested.append(ip)
+    elif spec_ip:
+        ip = parse_ip_key(str(spec_ip))
+        if ip is None:
+            request_error = f"invalid spec.loadBalancerIP {go_quote(str(spec_ip))}"
+        else:
+            requested.append(ip)
+
+    ports = frozenset(
+        Port(str(p.get("protocol") or "TCP"), int(p["port"]))
+        for p in spec.get("ports") or ()
+        if isinstance(p, dict) and isinstance(p.get("port"), int)
+    )
+    backend_key = ""
+    if spec.get("externalTrafficPolicy") == "Local":
+        selector = _as_dict(spec.get("selector"))
+        backend_key = ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
+
+    cluster_ips = [str(ip) for ip in spec.get("clusterIPs") or () if ip]
+    if not cluster_ips and spec.get("clusterIP"):
+        cluster_ips = [str(spec["clusterIP"])]
+    families: list[Family] = []
+    for text in cluster_ips:
+        parsed = parse_ip_key(text)
+        if parsed is not None and parsed[0] not in families:
+            families.append(parsed[0])
+    raw_policy = spec.get("ipFamilyPolicy")
+    policy: Policy = "SingleStack"
+    if raw_policy == "PreferDualStack":
+        policy = "PreferDualStack"
+    elif raw_policy == "RequireDualStack":
+        policy = "RequireDualStack"
+    ip_families = list(spec.get("ipFamilies") or [])
+
+    current: list[IP] = []
+    for ingress in _as_dict(status.get("loadBalancer")).get("ingress") or ():
+        if isinstance(ingress, dict) and ingress.get("ip"):
+            parsed = parse_ip_key(str(ingress["ip"]))
+            if parsed is not None:
+                current.append(parsed)
+
+    return ServiceView(
+        key=f"{namespace}/{name}",
+        namespace=namespace,
+        name=name,
+        type=str(spec.get("type") or "ClusterIP"),
+        lb_class=spec.get("loadBalancerClass") or None,
+        labels=labels,
+        requested_pool=_annotation(annotations, ANNOTATION_ADDRESS_POOL) or None,
+        requested_ips=tuple(requested),
+        request_error=request_error,
+        sharing_key=_annotation(annotations, ANNOTATION_ALLOW_SHARED_IP) or "",
+        backend_key=backend_key,
+        ports=ports,
+        families=tuple(families),
+        policy=policy,
+        prefer_ipv6=bool(ip_families) and ip_families[0] == "IPv6",
+        current_ips=tuple(current),
+        current_pool=annotations.get(ALLOCATED_FROM_POOL),
+        deprecated_annotations=tuple(sorted(k for k in annotations if k.startswith(DEPRECATED_PREFIX))),
+    )
