@@ -43,6 +43,7 @@ from .types import (
     L2Advertisement,
     L2AdvertisementSpec,
 )
+from .yamlio import GoYAMLLoader
 
 __all__ = [
     "LegacyConfig",
@@ -140,55 +141,9 @@ def _loc(loc: tuple[int | str, ...]) -> str:
     return out
 
 
-class _GoYAMLLoader(yaml.SafeLoader):
-    """YAML as MetalLB's Go reader (yaml.v2 ``UnmarshalStrict``) reads it.
-
-    Go's YAML has no base-60 numbers, so ``1:2`` (a community) is the string it looks like, not the
-    integer 62; and a key given twice in one mapping is an error, not a silent overwrite.
-    """
-
-
-_GoYAMLLoader.yaml_implicit_resolvers = {
-    first: [
-        (tag, regexp) for tag, regexp in resolvers if tag not in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
-    ]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-_GoYAMLLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:int",
-    re.compile(r"^(?:[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+)$"),
-    list("-+0123456789"),
-)
-_GoYAMLLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(
-        r"^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?|\.[0-9_]+(?:[eE][-+][0-9]+)?"
-        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
-    ),
-    list("-+0123456789."),
-)
-
-
-def _construct_mapping(loader: _GoYAMLLoader, node: yaml.MappingNode) -> dict[Any, Any]:
-    seen: set[Any] = set()
-    for key_node, _ in node.value:
-        if key_node.tag == "tag:yaml.org,2002:merge":
-            continue  # keys merged in with << may be overridden
-        key = loader.construct_object(key_node)
-        if isinstance(key, str | int | float | bool) and key in seen:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"mapping key {go_quote(str(key))} already defined", key_node.start_mark
-            )
-        seen.add(key)
-    return loader.construct_mapping(node)
-
-
-_GoYAMLLoader.add_constructor("tag:yaml.org,2002:map", _construct_mapping)
-
-
 def _yaml(text: str, what: str) -> Any:
     try:
-        return yaml.load(text, Loader=_GoYAMLLoader)
+        return yaml.load(text, Loader=GoYAMLLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{what} line {mark.line + 1} column {mark.column + 1}" if mark else what

@@ -17,6 +17,7 @@ from typing import Any, TextIO
 import yaml
 
 from .errors import ManifestError
+from .yamlio import GoYAMLLoader
 
 __all__ = ["Document", "read_documents", "read_text_documents"]
 
@@ -71,16 +72,12 @@ def _expand(paths: Sequence[str]) -> tuple[list[str], list[ManifestError]]:
     return files, errors
 
 
-class _Loader(yaml.SafeLoader):
-    """SafeLoader that keeps YAML 1.1 booleans but never builds Python objects."""
-
-
 def read_text_documents(text: str, source: str) -> tuple[list[Document], list[ManifestError]]:
     """Split one file's text into documents (YAML or JSON)."""
     docs: list[Document] = []
     errors: list[ManifestError] = []
     try:
-        raw: Iterable[Any] = list(yaml.load_all(text, Loader=_Loader))
+        raw: Iterable[Any] = list(yaml.load_all(text, Loader=GoYAMLLoader))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source

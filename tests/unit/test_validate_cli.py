@@ -164,3 +164,16 @@ def test_console_script_never_shows_a_traceback(tmp_path: Path) -> None:
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr + proc.stdout
     assert "cannot read" in proc.stdout
+
+
+def test_yaml_is_read_as_go_reads_it(tmp_path: Path) -> None:
+    """`1:2` is a community string, not the base-60 integer 62; a duplicated key is an error."""
+    f = tmp_path / "c.yaml"
+    f.write_text(
+        "apiVersion: metallb.io/v1beta1\nkind: Community\nmetadata: {name: c}\n"
+        "spec: {communities: [{name: x, value: 1:2}]}\n"
+    )
+    assert run(["validate", "-f", str(f)])[:2] == (0, "")
+    f.write_text("apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nkind: Community\nmetadata: {name: c}\n")
+    code, out, _ = run(["validate", "-f", str(f)])
+    assert code == 1 and 'mapping key "kind" already defined' in out
