@@ -14,3 +14,6 @@ $PYMETALLB validate -f "$out/crs.yaml"
 echo
 echo "== the converted CRs"
 cat "$out/crs.yaml"
+echo
+echo "== pymetallb plan -f examples/cluster   (which IP each Service gets; no cluster needed)"
+$PYMETALLB plan -f examples/cluster

@@ -271,7 +271,9 @@ class Allocator:
         current = self._allocations.get(req.key)
         if current is not None:
             return self.assign(req, current.ips)
+        tried: list[str] = []
         for candidates in (self._pinned_pools(req), self._fallback_pools()):
+            tried.extend(p.name for p in candidates)
             chosen = self._best_pool(candidates, req)
             if chosen is not None:
                 pool, free = chosen
@@ -279,7 +281,11 @@ class Allocator:
                     return self.assign(req, self._select(pool.name, free, req))
                 except AllocationError:
                     continue
-        raise AllocationError("no available IPs")
+        # MetalLB says only "no available IPs"; naming the pools tried tells the user where to look.
+        if not tried:
+            raise AllocationError("no available IPs: no pool with autoAssign admits this service")
+        names = ", ".join(go_quote(n) for n in sorted(set(tried)))
+        raise AllocationError(f"no available IPs in pool{'s' if len(set(tried)) > 1 else ''} {names}")
 
     def allocate_additional_family(self, req: ServiceRequest) -> IP:
         """PreferDualStack with one address: add the other family from the same pool, keeping the first."""

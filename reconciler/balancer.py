@@ -8,6 +8,7 @@ addresses claim them before any Service gets a new one, so a restart never moves
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
@@ -171,8 +172,9 @@ def allocate_all(
 ) -> tuple[Allocator, dict[str, Outcome]]:
     """Converge every Service from scratch, reclaiming held addresses first (restart stability).
 
-    Services holding addresses (status) go first, in key order; then the rest, in key order. Services left
-    pending are tried again while a pass frees addresses, so a release is never wasted.
+    First every Service re-claims the addresses its status shows (those still valid are kept, whatever
+    the order); then every Service is converged in key order. Services left pending are tried again while
+    a pass frees addresses, so a release is never wasted.
     """
     alloc = Allocator(config)
     ordered = sorted(views, key=lambda v: (not v.current_ips, v.key))
@@ -181,6 +183,12 @@ def allocate_all(
     def ns_labels(v: ServiceView) -> Mapping[str, str] | None:
         return None if namespaces is None else namespaces.get(v.namespace, {})
 
+    # Phase 1: every Service re-claims exactly what it holds, before anyone allocates. MetalLB converges each
+    # Service fully in turn, so a Service whose IP left the pools can take an IP another one still holds.
+    for view in ordered:
+        if view.current_ips and view.is_ours(lb_class) and view.is_load_balancer:
+            with contextlib.suppress(AllocationError):
+                alloc.assign(view.request(ns_labels(view)), view.current_ips)
     for view in ordered:
         outcomes[view.key] = converge(alloc, view, lb_class=lb_class, namespace_labels=ns_labels(view))
     for _ in range(3):

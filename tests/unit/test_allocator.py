@@ -28,9 +28,9 @@ def test_exhaustion_leaves_the_service_pending_with_the_reason() -> None:
     converge(alloc, service("s1"))
     converge(alloc, service("s2"))
     out = converge(alloc, service("s3"))
-    assert out.ips == () and out.pending == "no available IPs"
+    assert out.ips == () and out.pending == 'no available IPs in pool "a"'
     assert [(e.type, e.reason) for e in out.events] == [("Warning", "AllocationFailed")]
-    assert out.events[0].message == 'Failed to allocate IP for "default/s3": no available IPs'
+    assert out.events[0].message == 'Failed to allocate IP for "default/s3": no available IPs in pool "a"'
     assert alloc.allocation("default/s3") is None
 
 
@@ -65,7 +65,7 @@ def test_pool_annotation_uses_auto_assign_false_pool() -> None:
 
 def test_auto_assign_false_pool_is_never_used_by_default() -> None:
     alloc = Allocator(config(manual={"addresses": ["10.1.0.0/30"], "autoAssign": False}))
-    assert converge(alloc, service("s1")).pending == "no available IPs"
+    assert converge(alloc, service("s1")).pending == "no available IPs: no pool with autoAssign admits this service"
 
 
 def test_requested_ip_by_annotation_and_by_spec() -> None:
@@ -145,7 +145,7 @@ def test_sharing_with_local_traffic_policy_needs_the_same_selector() -> None:
     ok = converge(alloc, service("web2", ports=(81,), etp="Local", selector={"app": "x"}, annotations=shared("k")))
     assert ips(ok) == ["10.0.0.5"]
     bad = converge(alloc, service("api", ports=(82,), etp="Local", selector={"app": "y"}, annotations=shared("k")))
-    assert bad.pending == "no available IPs"
+    assert bad.pending == 'no available IPs in pool "a"'
 
 
 def test_pinned_pools_by_namespace_and_priority() -> None:
@@ -162,7 +162,10 @@ def test_pinned_pools_by_namespace_and_priority() -> None:
 def test_pools_with_service_allocation_are_not_a_fallback() -> None:
     cfg = config(team={"addresses": ["10.1.0.0/30"], "serviceAllocation": {"namespaces": ["team"]}})
     alloc = Allocator(cfg)
-    assert converge(alloc, service("s", ns="other")).pending == "no available IPs"
+    assert (
+        converge(alloc, service("s", ns="other")).pending
+        == "no available IPs: no pool with autoAssign admits this service"
+    )
 
 
 def test_service_selector_pool() -> None:
@@ -259,7 +262,7 @@ def test_restart_reclaims_before_allocating() -> None:
         _, outcomes = allocate_all(cfg, views)
         assert ips(outcomes["default/b"]) == ["10.0.0.1"]
         assert ips(outcomes["default/d"]) == ["10.0.0.0"]
-        assert outcomes["default/a"].pending == outcomes["default/c"].pending == "no available IPs"
+        assert outcomes["default/a"].pending == outcomes["default/c"].pending == 'no available IPs in pool "a"'
         views = list(reversed(views))
 
 
@@ -289,3 +292,13 @@ def test_huge_pools_cost_nothing() -> None:
     for i in range(100):
         converge(alloc, service(f"s{i}"))
     assert alloc.counters("big4").assigned_ipv4 == 100
+
+
+def test_a_service_whose_ip_left_the_pools_never_takes_an_ip_another_still_holds() -> None:
+    """`a` sorts first and must move; `b` (sorting later) keeps 10.0.0.1 although it is the lowest free IP."""
+    cfg = config(p=["10.0.0.1-10.0.0.2"])
+    views = [service("a", ingress=("10.0.0.9",)), service("b", ingress=("10.0.0.1",))]
+    _, outcomes = allocate_all(cfg, views)
+    assert ips(outcomes["default/b"]) == ["10.0.0.1"] and outcomes["default/b"].events == ()
+    assert ips(outcomes["default/a"]) == ["10.0.0.2"]
+    assert [e.reason for e in outcomes["default/a"].events] == ["ClearAssignment", "IPAllocated"]

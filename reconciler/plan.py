@@ -1,0 +1,196 @@
+"""``pymetallb plan``: run the parser and the allocator over manifests on disk and show who gets which IP.
+
+The same ``parse_config`` and ``allocate_all`` the controller runs, with no cluster: pools, advertisements,
+Services (with their current ``status``, if any), optionally Namespaces. ``--before`` previews a config
+change: the Services are first allocated under the old config, then converged under the new one exactly as
+the controller would after the edit, and every Service that would move or lose its IP is shown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from crds.addresses import format_ip
+from crds.config import Config, ParseOptions, parse_config
+from crds.manifests import Document, read_documents
+from crds.schema import dump_yaml
+from crds.validate import Problem, load_objects
+
+from .allocator import IP, Allocator
+from .balancer import Outcome, allocate_all
+from .services import ALLOCATED_FROM_POOL, ServiceView, service_view
+
+__all__ = ["PlanRow", "plan", "register"]
+
+EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class PlanRow:
+    service: str
+    ips: tuple[str, ...]
+    pool: str
+    shared_with: tuple[str, ...]
+    status: str
+    changed: bool = False
+
+
+def _ips(ips: Sequence[IP]) -> tuple[str, ...]:
+    return tuple(format_ip(f, v) for f, v in ips)
+
+
+def _load(
+    paths: Sequence[str], namespace: str, bgp_mode: str | None, stdin: Any
+) -> tuple[Config | None, list[Document], list[str]]:
+    docs, read_errors = read_documents(paths, stdin=stdin)
+    lines = [e.line() for e in read_errors]
+    loaded = load_objects(docs, namespace=namespace)
+    lines += [p.line() for p in loaded.problems if p.severity == "error"]
+    result = parse_config(loaded.resources(namespace=namespace), ParseOptions(bgp_mode=bgp_mode))  # type: ignore[arg-type]
+    lines += [Problem(loaded.origin.get(e.where, ""), e.where, e.what).line() for e in result.errors]
+    core = [d for d in loaded.core if (d.api_version, d.kind) in (("v1", "Service"), ("v1", "Namespace"))]
+    return (result.config if not lines else None), core, lines
+
+
+def _status_text(view: ServiceView, out: Outcome, before: tuple[str, ...]) -> tuple[str, bool]:
+    if not out.managed:
+        return f"ignored: loadBalancerClass {view.lb_class or '(none)'} is not ours", False
+    if not view.is_load_balancer:
+        return ("released: not a LoadBalancer" if before else "not a LoadBalancer"), bool(before)
+    now = _ips(out.ips)
+    if not now:
+        reason = f"pending: {out.pending}"
+        return (f"{reason} (loses {', '.join(before)})" if before else reason), bool(before)
+    if not before:
+        return "allocated", True
+    if set(now) == set(before):
+        return "kept", False
+    return f"moved from {', '.join(before)}", True
+
+
+def plan(
+    config: Config,
+    views: Sequence[ServiceView],
+    *,
+    lb_class: str | None = None,
+    namespaces: Mapping[str, Mapping[str, str]] | None = None,
+) -> tuple[list[PlanRow], dict[str, Outcome], Allocator]:
+    alloc, outcomes = allocate_all(config, views, lb_class=lb_class, namespaces=namespaces)
+    rows = []
+    for view in sorted(views, key=lambda v: v.key):
+        out = outcomes[view.key]
+        shared = sorted({k for ip in out.ips for k in alloc.services_on(ip) if k != view.key})
+        status, changed = _status_text(view, out, _ips(view.current_ips))
+        rows.append(PlanRow(view.key, _ips(out.ips), out.pool or "", tuple(shared), status, changed))
+    return rows, outcomes, alloc
+
+
+def _table(rows: Sequence[PlanRow]) -> str:
+    header = ("SERVICE", "IPS", "POOL", "SHARED WITH", "STATUS")
+    data = [(r.service, ",".join(r.ips) or "-", r.pool or "-", ",".join(r.shared_with) or "-", r.status) for r in rows]
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *data, strict=False)]
+    lines = []
+    for row in (header, *data):
+        lines.append("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    return "\n".join(lines) + "\n"
+
+
+def _with_status(doc: Document, out: Outcome) -> dict[str, Any]:
+    obj = copy.deepcopy(doc.data)
+    if not out.managed:
+        return obj
+    meta = obj.setdefault("metadata", {})
+    annotations = meta.setdefault("annotations", {})
+    if out.ips and out.pool:
+        annotations[ALLOCATED_FROM_POOL] = out.pool
+    else:
+        annotations.pop(ALLOCATED_FROM_POOL, None)
+    if not annotations:
+        meta.pop("annotations")
+    obj.setdefault("status", {})["loadBalancer"] = {"ingress": [{"ip": ip} for ip in _ips(out.ips)]} if out.ips else {}
+    return obj
+
+
+def _namespaces(core: Sequence[Document]) -> dict[str, Mapping[str, str]] | None:
+    found: dict[str, Mapping[str, str]] = {}
+    for d in core:
+        if d.kind == "Namespace":
+            labels = (d.data.get("metadata") or {}).get("labels") or {}
+            found[d.name] = {str(k): str(v) for k, v in labels.items()}
+    return found or None
+
+
+def run(args: argparse.Namespace) -> int:
+    config, core, problems = _load(args.filename, args.namespace, args.bgp_mode, args.stdin)
+    if problems or config is None:
+        for line in problems:
+            print(line)
+        return EXIT_PROBLEMS
+    services = [d for d in core if d.kind == "Service"]
+    views = [service_view(d.data) for d in services]
+    namespaces = _namespaces(core)
+    if args.before:
+        before_cfg, _, before_problems = _load(args.before, args.namespace, args.bgp_mode, args.stdin)
+        if before_problems or before_cfg is None:
+            for line in before_problems:
+                print(f"--before: {line}")
+            return EXIT_PROBLEMS
+        _, before_out = allocate_all(before_cfg, views, lb_class=args.lb_class, namespaces=namespaces)
+        views = [
+            replace(v, current_ips=before_out[v.key].ips, current_pool=before_out[v.key].pool)
+            if before_out[v.key].managed
+            else v
+            for v in views
+        ]
+    rows, outcomes, _ = plan(config, views, lb_class=args.lb_class, namespaces=namespaces)
+    if args.output == "yaml":
+        by_key = {service_view(d.data).key: d for d in services}
+        sys.stdout.write("".join("---\n" + dump_yaml(_with_status(by_key[k], outcomes[k])) for k in sorted(by_key)))
+        return EXIT_OK
+    if args.before:
+        changed = [r for r in rows if r.changed]
+        sys.stdout.write(_table(rows))
+        print(f"\n{len(changed)} of {len(rows)} Services would change.")
+        return EXIT_OK
+    sys.stdout.write(_table(rows))
+    return EXIT_OK
+
+
+def register(sub: Any) -> None:
+    """Entry point (``pymetallb.commands``): add the ``plan`` subcommand."""
+    p = sub.add_parser("plan", help="show which IP each Service would get, from manifests on disk")
+    p.add_argument(
+        "-f",
+        "--filename",
+        action="append",
+        required=True,
+        metavar="PATH",
+        help="pools, advertisements, Services, Namespaces: files, directories or -",
+    )
+    p.add_argument(
+        "--before",
+        action="append",
+        metavar="PATH",
+        help="the current config; shows which Services the change in -f would move or unassign",
+    )
+    p.add_argument(
+        "-o",
+        "--output",
+        choices=("table", "yaml"),
+        default="table",
+        help="table (default) or the Services as YAML with status filled in",
+    )
+    p.add_argument("-n", "--namespace", default="metallb-system", help="the MetalLB namespace (default %(default)s)")
+    p.add_argument("--lb-class", default=None, help="the loadBalancerClass pymetallb serves (default: none)")
+    p.add_argument(
+        "--bgp-mode",
+        choices=("native", "frr", "frr-k8s"),
+        default="native",
+        help="whose BGP restrictions apply (default %(default)s)",
+    )
+    p.set_defaults(handler=run)
