@@ -75,6 +75,7 @@ def main() -> None:
         return ClusterResources(pools=pools, bgp_advertisements=bgp, l2_advertisements=l2)
 
     t_build, resources = timed(build)
+
     def cold_parse() -> Any:
         parse_entry.cache_clear()
         return parse_config(resources, ParseOptions(bgp_mode="frr"))
