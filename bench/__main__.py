@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import sys
 
-from bench import bench_parse
+from bench import bench_allocate, bench_parse
 
 
 def main() -> int:
     bench_parse.main()
+    bench_allocate.main()
     return 0
 
 
