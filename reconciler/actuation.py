@@ -1,0 +1,94 @@
+"""What the controller must write, as patches computed from current objects and desired state. Pure.
+
+Each function compares the object as it is with what it should be and returns the merge patch that gets
+there, or None when nothing differs: running the reconcile twice writes nothing the second time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from crds.addresses import format_ip
+
+from .allocator import IP, PoolCounters
+from .services import ALLOCATED_FROM_POOL
+
+__all__ = [
+    "POOL_CONDITION",
+    "configuration_state_status",
+    "pool_status_patch",
+    "service_metadata_patch",
+    "service_status_patch",
+]
+
+POOL_CONDITION = "poolReconcilerValid"
+
+
+def _ingress_ips(obj: Mapping[str, Any]) -> list[str]:
+    status = obj.get("status") or {}
+    lb = status.get("loadBalancer") or {}
+    return [str(i.get("ip")) for i in lb.get("ingress") or () if isinstance(i, dict) and i.get("ip")]
+
+
+def service_status_patch(obj: Mapping[str, Any], ips: Sequence[IP]) -> dict[str, Any] | None:
+    """Merge patch for the Service's ``/status`` so ``status.loadBalancer.ingress`` lists exactly ``ips``."""
+    want = [format_ip(f, v) for f, v in ips]
+    if _ingress_ips(obj) == want:
+        return None
+    ingress: list[dict[str, str]] | None = [{"ip": ip} for ip in want] if want else None
+    return {"status": {"loadBalancer": {"ingress": ingress}}}
+
+
+def service_metadata_patch(obj: Mapping[str, Any], pool: str | None) -> dict[str, Any] | None:
+    """Merge patch setting (or removing, when ``pool`` is None) ``metallb.io/ip-allocated-from-pool``."""
+    annotations = (obj.get("metadata") or {}).get("annotations") or {}
+    if annotations.get(ALLOCATED_FROM_POOL) == pool:
+        return None
+    if pool is None and ALLOCATED_FROM_POOL not in annotations:
+        return None
+    return {"metadata": {"annotations": {ALLOCATED_FROM_POOL: pool}}}
+
+
+def pool_status_patch(obj: Mapping[str, Any], counters: PoolCounters) -> dict[str, Any] | None:
+    want = {
+        "assignedIPv4": counters.assigned_ipv4,
+        "assignedIPv6": counters.assigned_ipv6,
+        "availableIPv4": counters.available_ipv4,
+        "availableIPv6": counters.available_ipv6,
+    }
+    have = obj.get("status") or {}
+    if all(have.get(k) == v for k, v in want.items()):
+        return None
+    return {"status": want}
+
+
+def configuration_state_status(
+    current: Mapping[str, Any] | None, errors: Sequence[str], *, now: str, reconciled: bool = True
+) -> dict[str, Any] | None:
+    """Status for ``ConfigurationState/controller``: one condition, the result, the error summary.
+
+    ``now`` is the RFC 3339 time to stamp a condition that changes (the caller reads the clock). Returns
+    None when the current status already says the same thing.
+    """
+    valid = not errors
+    condition = {
+        "type": POOL_CONDITION,
+        "status": "True" if valid else "False",
+        "reason": "Reconciled" if valid else "ConfigurationError",
+        "message": "" if valid else "configuration error: " + "\n".join(errors),
+    }
+    result = ("Valid" if valid else "Invalid") if reconciled else "Unknown"
+    summary = "" if valid else "\n".join("configuration error: " + e for e in errors)
+    status = dict((current or {}).get("status") or {})
+    old = next((c for c in status.get("conditions") or () if c.get("type") == POOL_CONDITION), None)
+    same_condition = old is not None and all(old.get(k) == v for k, v in condition.items())
+    if same_condition and status.get("result") == result and (status.get("errorSummary") or "") == summary:
+        return None
+    stamp = old.get("lastTransitionTime") if same_condition and old else now
+    new_status: dict[str, Any] = {
+        "result": result,
+        "errorSummary": summary,
+        "conditions": [{**condition, "lastTransitionTime": stamp}],
+    }
+    return {"status": new_status}
