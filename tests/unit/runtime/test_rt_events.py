@@ -1,0 +1,87 @@
+"""EventRecorder: the Event's shape, aggregation of repeats, recreation after expiry, never raising."""
+
+from __future__ import annotations
+
+import datetime
+
+import pytest
+from rt_fakes import FakeEventApi
+
+from reconciler.runtime.errors import Forbidden
+from reconciler.runtime.events import EventRecorder
+
+pytestmark = pytest.mark.anyio
+
+SVC = {
+    "apiVersion": "v1",
+    "kind": "Service",
+    "metadata": {"name": "web", "namespace": "app", "uid": "u-1", "resourceVersion": "7"},
+}
+T0 = datetime.datetime(2026, 11, 27, 10, 0, 0, tzinfo=datetime.UTC)
+
+
+def clock_from(times: list[datetime.datetime]):  # type: ignore[no-untyped-def]
+    it = iter(times)
+    return lambda: next(it)
+
+
+async def test_an_event_names_its_object_source_and_times() -> None:
+    api = FakeEventApi()
+    rec = EventRecorder(api, "metallb-controller", host="node-1", wall_clock=lambda: T0)
+    await rec.record(SVC, "Normal", "IPAllocated", 'Assigned IP ["192.0.2.1"]')
+    ((ns, name), ev), *_ = api.events.items()
+    assert ns == "app" and name.startswith("web.")
+    assert ev["involvedObject"] == {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "name": "web",
+        "namespace": "app",
+        "uid": "u-1",
+        "resourceVersion": "7",
+    }
+    assert ev["source"] == {"component": "metallb-controller", "host": "node-1"}
+    assert (ev["type"], ev["reason"], ev["count"]) == ("Normal", "IPAllocated", 1)
+    assert ev["firstTimestamp"] == ev["lastTimestamp"] == "2026-11-27T10:00:00Z"
+
+
+async def test_repeats_patch_the_count_instead_of_creating() -> None:
+    api = FakeEventApi()
+    t1 = T0 + datetime.timedelta(seconds=30)
+    rec = EventRecorder(api, "c", wall_clock=clock_from([T0, T0, t1, t1]))
+    for _ in range(3):
+        await rec.record(SVC, "Warning", "AllocationFailed", "no available IPs")
+    await rec.record(SVC, "Warning", "AllocationFailed", "another message")
+    assert (api.creates, api.patches) == (2, 2)
+    first = next(ev for ev in api.events.values() if ev["message"] == "no available IPs")
+    assert first["count"] == 3
+    assert first["firstTimestamp"] == "2026-11-27T10:00:00Z"
+    assert first["lastTimestamp"] == "2026-11-27T10:00:30Z"
+
+
+async def test_an_expired_event_is_created_again() -> None:
+    api = FakeEventApi()
+    rec = EventRecorder(api, "c", wall_clock=lambda: T0)
+    await rec.record(SVC, "Normal", "R", "m")
+    api.events.clear()
+    await rec.record(SVC, "Normal", "R", "m")
+    assert api.creates == 2 and len(api.events) == 1
+    assert next(iter(api.events.values()))["count"] == 1
+
+
+async def test_cluster_scoped_objects_get_events_in_default() -> None:
+    api = FakeEventApi()
+    rec = EventRecorder(api, "c", wall_clock=lambda: T0)
+    await rec.record({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n1"}}, "Normal", "R", "m")
+    ((ns, _), ev), *_ = api.events.items()
+    assert ns == "default" and "namespace" not in ev["involvedObject"]
+
+
+async def test_errors_are_logged_never_raised(caplog: pytest.LogCaptureFixture) -> None:
+    api = FakeEventApi()
+    api.error = Forbidden(403, "Forbidden", "events is forbidden")
+    rec = EventRecorder(api, "c", wall_clock=lambda: T0)
+    await rec.record(SVC, "Normal", "R", "m")
+    api.error = RuntimeError("bug in transport")
+    await rec.record(SVC, "Normal", "R", "m")
+    assert rec.failed == 2
+    assert "events is forbidden" in caplog.text

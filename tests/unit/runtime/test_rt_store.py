@@ -1,0 +1,99 @@
+"""Store: replace derives deletions, apply applies events, subscribers see every change once, synced gates."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from rt_fakes import cm
+
+from reconciler.runtime.resources import CONFIGMAPS, SERVICES
+from reconciler.runtime.store import Store
+
+Change = tuple[str, Any, Any]
+
+
+def recorder(store: Store) -> list[Change]:
+    seen: list[Change] = []
+
+    def cb(res: Any, key: str, old: Any, new: Any) -> None:
+        seen.append((key, old and old["metadata"]["resourceVersion"], new and new["metadata"]["resourceVersion"]))
+
+    store.subscribe(cb)
+    return seen
+
+
+def test_replace_derives_deletions_additions_and_changes() -> None:
+    store = Store()
+    store.replace(CONFIGMAPS, [cm("a", "1"), cm("b", "2"), cm("c", "3")], "3")
+    seen = recorder(store)
+    store.replace(CONFIGMAPS, [cm("a", "1"), cm("b", "5"), cm("d", "6")], "6")
+    assert seen == [("ns/c", "3", None), ("ns/b", "2", "5"), ("ns/d", None, "6")]
+    assert [o["metadata"]["name"] for o in store.list(CONFIGMAPS)] == ["a", "b", "d"]
+    assert store.resource_version(CONFIGMAPS) == "6"
+
+
+def test_replace_is_atomic_for_readers_in_callbacks() -> None:
+    store = Store()
+    store.replace(CONFIGMAPS, [cm("a", "1"), cm("b", "1")], "1")
+    views: list[list[str]] = []
+    store.subscribe(lambda *_: views.append(store.keys(CONFIGMAPS)))
+    store.replace(CONFIGMAPS, [cm("c", "2")], "2")
+    assert views and all(v == ["ns/c"] for v in views), views
+
+
+def test_apply_adds_modifies_and_deletes() -> None:
+    store = Store()
+    seen = recorder(store)
+    store.apply(CONFIGMAPS, "ADDED", cm("a", "1"))
+    store.apply(CONFIGMAPS, "MODIFIED", cm("a", "2"))
+    store.apply(CONFIGMAPS, "DELETED", cm("a", "3"))
+    assert seen == [("ns/a", None, "1"), ("ns/a", "1", "2"), ("ns/a", "2", None)]
+    assert store.get(CONFIGMAPS, "ns/a") is None
+    assert store.resource_version(CONFIGMAPS) == "3"
+    with pytest.raises(ValueError, match="BOOKMARK"):
+        store.apply(CONFIGMAPS, "BOOKMARK", cm("a", "4"))
+
+
+def test_list_by_namespace_and_cluster_scoped_keys() -> None:
+    store = Store()
+    store.replace(CONFIGMAPS, [cm("a", "1", ns="x"), cm("b", "1", ns="y")], "1")
+    assert [o["metadata"]["name"] for o in store.list(CONFIGMAPS, "y")] == ["b"]
+    node = {"metadata": {"name": "n1", "resourceVersion": "1"}}
+    store.apply(SERVICES, "ADDED", node)
+    assert store.get(SERVICES, "n1") is node
+
+
+def test_a_failing_subscriber_does_not_stop_the_others() -> None:
+    store = Store()
+
+    def bad(*_: Any) -> None:
+        raise RuntimeError("boom")
+
+    store.subscribe(bad)
+    seen = recorder(store)
+    store.apply(CONFIGMAPS, "ADDED", cm("a", "1"))
+    assert seen == [("ns/a", None, "1")]
+
+
+def test_unsubscribe() -> None:
+    store = Store()
+    calls: list[str] = []
+    unsub = store.subscribe(lambda res, key, old, new: calls.append(key))
+    unsub()
+    store.apply(CONFIGMAPS, "ADDED", cm("a", "1"))
+    assert calls == []
+
+
+@pytest.mark.anyio
+async def test_synced_only_after_the_first_full_list_of_every_kind() -> None:
+    store = Store()
+    store.apply(CONFIGMAPS, "ADDED", cm("a", "1"))
+    assert not store.synced(CONFIGMAPS)
+    waiter = asyncio.create_task(store.wait_synced(CONFIGMAPS, SERVICES))
+    store.replace(CONFIGMAPS, [], "1")
+    await asyncio.sleep(0)
+    assert store.synced(CONFIGMAPS) and not waiter.done()
+    store.replace(SERVICES, [], "1")
+    await asyncio.wait_for(waiter, 1)
