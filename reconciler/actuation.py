@@ -16,6 +16,7 @@ from .services import ALLOCATED_FROM_POOL
 
 __all__ = [
     "POOL_CONDITION",
+    "SERVICE_CONDITION",
     "configuration_state_status",
     "pool_status_patch",
     "service_metadata_patch",
@@ -31,13 +32,42 @@ def _ingress_ips(obj: Mapping[str, Any]) -> list[str]:
     return [str(i.get("ip")) for i in lb.get("ingress") or () if isinstance(i, dict) and i.get("ip")]
 
 
-def service_status_patch(obj: Mapping[str, Any], ips: Sequence[IP]) -> dict[str, Any] | None:
-    """Merge patch for the Service's ``/status`` so ``status.loadBalancer.ingress`` lists exactly ``ips``."""
+#: The condition pymetallb keeps on each LoadBalancer Service it manages (MetalLB has none): True with the
+#: pool when the Service holds its addresses, False with the reason while it waits.
+SERVICE_CONDITION = "metallb.io/IPAllocated"
+
+
+def service_status_patch(
+    obj: Mapping[str, Any], ips: Sequence[IP], *, pending: str | None = None, pool: str | None = None, now: str = ""
+) -> dict[str, Any] | None:
+    """Merge patch for the Service's ``/status``: ``loadBalancer.ingress`` lists exactly ``ips``, and our
+    condition says why there are none (``pending``). Other conditions are kept as they are.
+
+    ``pending`` None and no ``ips`` means the Service is not ours to allocate (any more): the condition goes.
+    """
     want = [format_ip(f, v) for f, v in ips]
-    if _ingress_ips(obj) == want:
+    status = obj.get("status") or {}
+    conditions = [c for c in status.get("conditions") or () if isinstance(c, dict)]
+    ours = next((c for c in conditions if c.get("type") == SERVICE_CONDITION), None)
+    others = [c for c in conditions if c.get("type") != SERVICE_CONDITION]
+    desired: dict[str, str] | None = None
+    if want:
+        desired = {"status": "True", "reason": "Allocated", "message": f"allocated from pool {pool}" if pool else ""}
+    elif pending is not None:
+        desired = {"status": "False", "reason": "AllocationFailed", "message": pending}
+    condition_same = (desired is None and ours is None) or (
+        desired is not None and ours is not None and all(ours.get(k) == v for k, v in desired.items())
+    )
+    if _ingress_ips(obj) == want and condition_same:
         return None
-    ingress: list[dict[str, str]] | None = [{"ip": ip} for ip in want] if want else None
-    return {"status": {"loadBalancer": {"ingress": ingress}}}
+    patch: dict[str, Any] = {"loadBalancer": {"ingress": [{"ip": ip} for ip in want] if want else None}}
+    if not condition_same:
+        new = list(others)
+        if desired is not None:
+            stamp = ours.get("lastTransitionTime") if ours and ours.get("status") == desired["status"] else now
+            new.append({"type": SERVICE_CONDITION, **desired, "lastTransitionTime": stamp})
+        patch["conditions"] = new or None
+    return {"status": patch}
 
 
 def service_metadata_patch(obj: Mapping[str, Any], pool: str | None) -> dict[str, Any] | None:

@@ -70,4 +70,7 @@ def setup_logging(level: str | int = "info", *, stream: TextIO | None = None) ->
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(levelno)
+    # One line per HTTP request is noise at info level; our own client logs what matters.
+    for noisy in ("httpx", "httpcore", "kr8s"):
+        logging.getLogger(noisy).setLevel(max(levelno, logging.WARNING))
     return handler

@@ -28,10 +28,23 @@ def merge(obj: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
 
 def test_status_patch_sets_then_is_idempotent() -> None:
     svc: dict[str, Any] = {"metadata": {"name": "s"}, "status": {"loadBalancer": {}}}
-    patch = service_status_patch(svc, [(4, 0x0A000001), (6, 1)])
-    assert patch == {"status": {"loadBalancer": {"ingress": [{"ip": "10.0.0.1"}, {"ip": "::1"}]}}}
+    patch = service_status_patch(svc, [(4, 0x0A000001), (6, 1)], pool="a", now="T")
+    assert patch == {
+        "status": {
+            "loadBalancer": {"ingress": [{"ip": "10.0.0.1"}, {"ip": "::1"}]},
+            "conditions": [
+                {
+                    "type": "metallb.io/IPAllocated",
+                    "status": "True",
+                    "reason": "Allocated",
+                    "message": "allocated from pool a",
+                    "lastTransitionTime": "T",
+                }
+            ],
+        }
+    }
     svc = merge(svc, patch)
-    assert service_status_patch(svc, [(4, 0x0A000001), (6, 1)]) is None
+    assert service_status_patch(svc, [(4, 0x0A000001), (6, 1)], pool="a", now="T2") is None
 
 
 def test_status_patch_clears() -> None:
@@ -39,6 +52,18 @@ def test_status_patch_clears() -> None:
     patch = service_status_patch(svc, [])
     assert patch == {"status": {"loadBalancer": {"ingress": None}}}
     assert service_status_patch(merge(svc, patch), []) is None
+
+
+def test_pending_reason_is_a_condition_and_other_conditions_stay() -> None:
+    other = {"type": "example.com/Ready", "status": "True", "reason": "X", "message": "", "lastTransitionTime": "T0"}
+    svc: dict[str, Any] = {"status": {"conditions": [other]}}
+    patch = service_status_patch(svc, [], pending='no available IPs in pool "a"', now="T1")
+    assert patch is not None
+    conditions = patch["status"]["conditions"]
+    assert conditions[0] == other
+    assert conditions[1]["status"] == "False" and conditions[1]["message"] == 'no available IPs in pool "a"'
+    svc = merge(svc, patch)
+    assert service_status_patch(svc, [], pending='no available IPs in pool "a"', now="T2") is None
 
 
 def test_pool_annotation_set_change_remove() -> None:
