@@ -12,7 +12,6 @@ imports it (tests/e2e/conftest.py puts this directory on sys.path).
 
 from __future__ import annotations
 
-import ctypes
 import os
 import re
 import signal
@@ -41,17 +40,6 @@ class KubectlError(subprocess.CalledProcessError):
 def missing_binaries(bin_dir: Path | str = DEFAULT_BIN_DIR) -> list[str]:
     """Names of the test binaries that are not built (empty when all are there)."""
     return [name for name in BINARIES if not os.access(Path(bin_dir) / name, os.X_OK)]
-
-
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    """Ask Linux to SIGTERM the child when the process that started it dies (e.g. pytest killed)."""
-    os.setsid()
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        pr_set_pdeathsig = 1
-        libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
-    except (OSError, AttributeError):
-        pass
 
 
 class TestAPIServer:
@@ -96,6 +84,10 @@ class TestAPIServer:
             f"--data-dir={self.data_dir}",
             f"--kubeconfig-out={self.kubeconfig}",
             f"--port={self.port}",
+            # We hold the write end of its stdin: if this process dies, however it dies, the pipe
+            # closes and the server shuts down instead of lingering. (PR_SET_PDEATHSIG would tie the
+            # server's life to the *thread* that started it, e.g. an anyio worker thread.)
+            "--exit-on-stdin-eof",
         ]
         if self.extra_args:
             cmd += ["--", *self.extra_args]
@@ -104,7 +96,7 @@ class TestAPIServer:
             log.write(f"\n==== {time.strftime('%H:%M:%S')} {' '.join(cmd)}\n".encode())
             log.flush()
             self._proc = subprocess.Popen(
-                cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=log, preexec_fn=_die_with_parent
+                cmd, stdin=subprocess.PIPE, stdout=out, stderr=log, start_new_session=True
             )
         deadline = started + timeout
         while True:
@@ -148,6 +140,8 @@ class TestAPIServer:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+        if proc.stdin is not None:
+            proc.stdin.close()
         return proc.returncode
 
     def restart(self, timeout: float = 90.0) -> None:

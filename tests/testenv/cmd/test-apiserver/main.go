@@ -15,7 +15,9 @@
 //	READY kubeconfig=PATH server=https://127.0.0.1:PORT
 //
 // SIGTERM or SIGINT shuts kube-apiserver down gracefully, then etcd; the exit
-// status is 0 after a clean shutdown. Logs go to stderr.
+// status is 0 after a clean shutdown. With --exit-on-stdin-eof the end of stdin
+// does the same, so a parent that dies (and with it the pipe) takes the server
+// along. Logs go to stderr.
 //
 // Besides kube-apiserver it runs the namespace controller (normally part of
 // kube-controller-manager), so deleted namespaces really go away. No other
@@ -36,6 +38,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"math/big"
 	"net"
 	"net/http"
@@ -44,6 +47,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"go.etcd.io/etcd/server/v3/embed"
@@ -83,6 +87,7 @@ func run() int {
 		port           int
 		etcdLogLevel   string
 		readyTimeoutFl time.Duration
+		stdinEOF       bool
 	)
 	fs := flag.NewFlagSet("test-apiserver", flag.ContinueOnError)
 	fs.StringVar(&dataDir, "data-dir", "", "directory for etcd data, certificates and keys (required; kept across restarts)")
@@ -90,6 +95,8 @@ func run() int {
 	fs.IntVar(&port, "port", 0, "HTTPS port on 127.0.0.1; 0 reuses the port recorded in DATA-DIR, else picks a free one")
 	fs.StringVar(&etcdLogLevel, "etcd-log-level", "error", "log level of the embedded etcd")
 	fs.DurationVar(&readyTimeoutFl, "ready-timeout", readyTimeout, "give up if not ready after this long")
+	fs.BoolVar(&stdinEOF, "exit-on-stdin-eof", false,
+		"shut down (as on SIGTERM) when stdin closes, i.e. when the parent holding the pipe dies")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: test-apiserver --data-dir DIR [flags] [-- kube-apiserver flags...]\n")
 		fs.PrintDefaults()
@@ -118,6 +125,13 @@ func run() int {
 	// first so a signal during etcd start-up is handled the same way.
 	cmd := app.NewAPIServerCommand()
 	ctx := cmd.Context()
+	if stdinEOF {
+		go func() {
+			_, _ = io.Copy(io.Discard, os.Stdin)
+			klog.Info("test-apiserver: stdin closed, shutting down")
+			_ = syscall.Kill(os.Getpid(), syscall.SIGTERM)
+		}()
+	}
 
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return fail(err)
