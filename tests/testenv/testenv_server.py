@@ -95,9 +95,7 @@ class TestAPIServer:
         with open(self._stdout_path, "wb") as out, open(self.log_path, "ab") as log:
             log.write(f"\n==== {time.strftime('%H:%M:%S')} {' '.join(cmd)}\n".encode())
             log.flush()
-            self._proc = subprocess.Popen(
-                cmd, stdin=subprocess.PIPE, stdout=out, stderr=log, start_new_session=True
-            )
+            self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=out, stderr=log, start_new_session=True)
         deadline = started + timeout
         while True:
             match = self._ready_line()
