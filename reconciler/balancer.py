@@ -40,6 +40,9 @@ class Outcome:
     pool: str | None = None
     pending: str | None = None
     events: tuple[Event, ...] = field(default=(), compare=False)
+    left_class: tuple[IP, ...] = ()
+    """Addresses released because the Service left our class (or lost it on the way to another type);
+    the controller clears its status only where it still shows exactly these."""
 
     @property
     def released(self) -> bool:
@@ -62,7 +65,10 @@ def converge(
 ) -> Outcome:
     """Decide the Service's addresses, updating ``alloc``. Never raises for user errors."""
     if not view.is_ours(lb_class):
-        return Outcome(view.key, managed=False)
+        released = alloc.release(view.key)
+        if released is None:
+            return Outcome(view.key, managed=False)
+        return Outcome(view.key, left_class=released.ips)
     key = view.key
     events: list[Event] = []
 

@@ -283,6 +283,11 @@ class ServiceController:
         status_patch = service_status_patch(
             obj, outcome.ips, pending=outcome.pending, pool=outcome.pool, now=self.now()
         )
+        if outcome.left_class and set(view.current_ips) != set(outcome.left_class) and status_patch is not None:
+            # Another implementation writes this Service's status now; only our condition goes.
+            status_patch["status"].pop("loadBalancer", None)
+            if not status_patch["status"]:
+                status_patch = None
         if (meta_patch or status_patch) and view.deprecated_annotations:
             for k in view.deprecated_annotations:
                 await self.recorder.record(

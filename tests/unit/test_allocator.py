@@ -302,3 +302,12 @@ def test_a_service_whose_ip_left_the_pools_never_takes_an_ip_another_still_holds
     assert ips(outcomes["default/b"]) == ["10.0.0.1"] and outcomes["default/b"].events == ()
     assert ips(outcomes["default/a"]) == ["10.0.0.2"]
     assert [e.reason for e in outcomes["default/a"].events] == ["ClearAssignment", "IPAllocated"]
+
+
+def test_a_service_leaving_our_class_releases_its_ip() -> None:
+    alloc = Allocator(config(a=["10.0.0.0/32"]))
+    mine = converge(alloc, service("s", lb_class="mine"), lb_class="mine")
+    assert ips(mine) == ["10.0.0.0"]
+    gone = converge(alloc, service("s", type_="ClusterIP"), lb_class="mine")
+    assert gone.managed and gone.ips == () and gone.left_class == mine.ips
+    assert ips(converge(alloc, service("t", lb_class="mine"), lb_class="mine")) == ["10.0.0.0"]
