@@ -17,6 +17,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from .runtime.client import ApiClient
+from .runtime.compact import compact_service, strip_bookkeeping
 from .runtime.controller import run_workers
 from .runtime.errors import ApiError
 from .runtime.events import EventRecorder
@@ -53,12 +54,13 @@ async def run_controller(args: argparse.Namespace) -> None:
     store.subscribe(ctl.on_store_change)
 
     ns = args.namespace
+    slim = strip_bookkeeping
     reflectors = [
-        Reflector(client, store, SERVICES),
-        Reflector(client, store, NAMESPACES),
-        Reflector(client, store, POOLS, namespace=ns),
-        Reflector(client, store, COMMUNITIES, namespace=ns),
-        Reflector(client, store, STATES, namespace=ns),
+        Reflector(client, store, SERVICES, transform=compact_service),
+        Reflector(client, store, NAMESPACES, transform=slim),
+        Reflector(client, store, POOLS, namespace=ns, transform=slim),
+        Reflector(client, store, COMMUNITIES, namespace=ns, transform=slim),
+        Reflector(client, store, STATES, namespace=ns, transform=slim),
     ]
     http = HttpServer(host=args.metrics_host, port=args.metrics_port, registry=registry, exact=exact)
     http.add_readiness_check("caches synced", ctl.synced)

@@ -27,7 +27,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import random
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -95,8 +95,12 @@ class Reflector:
         settings: ReflectorSettings | None = None,
         rng: random.Random | None = None,
         logger: logging.Logger | None = None,
+        transform: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
     ) -> None:
+        """``transform`` maps every object before it enters the Store (client-go's TransformFunc): a program
+        keeps only the fields it reads, which is most of its memory with many objects."""
         self.client = client
+        self.transform = transform
         self.store = store
         self.res = res
         self.namespace = namespace
@@ -158,6 +162,8 @@ class Reflector:
     async def _list(self) -> None:
         self.lists += 1
         items, rv = await self.client.list(self.res, self.namespace, label_selector=self.label_selector)
+        if self.transform is not None:
+            items = [self.transform(item) for item in items]
         self.store.replace(self.res, items, rv)
         self.resource_version = rv
         self.synced = True
@@ -183,7 +189,8 @@ class Reflector:
         async with contextlib.aclosing(stream):  # type: ignore[type-var]  # every watch() is an async generator
             async for ev in stream:
                 if ev.type in (ADDED, MODIFIED, DELETED):
-                    self.store.apply(self.res, ev.type, ev.object)
+                    obj = ev.object if self.transform is None else self.transform(ev.object)
+                    self.store.apply(self.res, ev.type, obj)
                     self._advance(ev.object)
                 elif ev.type == BOOKMARK:
                     self._advance(ev.object)
