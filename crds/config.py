@@ -1211,7 +1211,10 @@ def _bgp_advertisement(
         except CommunityValueError as exc:
             raise ValueError(f"{exc}\ninvalid community {go_quote(c)} in BGP advertisement") from None
         except CommunityFormatError as exc:
-            raise _Transient(f"{exc}\ninvalid community {go_quote(c)} in BGP advertisement") from None
+            # Only a bare word can be an alias that is created later; "a:b:c" never becomes valid.
+            # (MetalLB marks both transient.)
+            err = _Transient if ":" not in c else ValueError
+            raise err(f"{exc}\ninvalid community {go_quote(c)} in BGP advertisement") from None
     bad = _invalid_selector(s.node_selectors)
     if bad:
         raise ValueError(f"invalid label selector {bad}\nfailed to parse node selector for {adv.name}")

@@ -99,7 +99,13 @@ def _as_dict(value: Any) -> dict[str, Any]:
     return cast(dict[str, Any], value) if isinstance(value, dict) else {}
 
 
+def _as_list(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, list) else []
+
+
 def service_view(obj: Mapping[str, Any]) -> ServiceView:
+    """Never raises: fields of the wrong type read as absent (the apiserver never sends such objects,
+    but offline files and fuzzed webhook bodies can)."""
     meta = _as_dict(obj.get("metadata"))
     spec = _as_dict(obj.get("spec"))
     status = _as_dict(obj.get("status"))
@@ -130,16 +136,16 @@ def service_view(obj: Mapping[str, Any]) -> ServiceView:
             requested.append(ip)
 
     ports = frozenset(
-        Port(str(p.get("protocol") or "TCP"), int(p["port"]))
-        for p in spec.get("ports") or ()
-        if isinstance(p, dict) and isinstance(p.get("port"), int)
+        Port(str(p.get("protocol") or "TCP"), p["port"])
+        for p in _as_list(spec.get("ports"))
+        if isinstance(p, dict) and isinstance(p.get("port"), int) and not isinstance(p.get("port"), bool)
     )
     backend_key = ""
     if spec.get("externalTrafficPolicy") == "Local":
         selector = _as_dict(spec.get("selector"))
         backend_key = ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
 
-    cluster_ips = [str(ip) for ip in spec.get("clusterIPs") or () if ip]
+    cluster_ips = [str(ip) for ip in _as_list(spec.get("clusterIPs")) if ip]
     if not cluster_ips and spec.get("clusterIP"):
         cluster_ips = [str(spec["clusterIP"])]
     families: list[Family] = []
@@ -153,10 +159,10 @@ def service_view(obj: Mapping[str, Any]) -> ServiceView:
         policy = "PreferDualStack"
     elif raw_policy == "RequireDualStack":
         policy = "RequireDualStack"
-    ip_families = list(spec.get("ipFamilies") or [])
+    ip_families = _as_list(spec.get("ipFamilies"))
 
     current: list[IP] = []
-    for ingress in _as_dict(status.get("loadBalancer")).get("ingress") or ():
+    for ingress in _as_list(_as_dict(status.get("loadBalancer")).get("ingress")):
         if isinstance(ingress, dict) and ingress.get("ip"):
             parsed = parse_ip_key(str(ingress["ip"]))
             if parsed is not None:
@@ -167,7 +173,7 @@ def service_view(obj: Mapping[str, Any]) -> ServiceView:
         namespace=namespace,
         name=name,
         type=str(spec.get("type") or "ClusterIP"),
-        lb_class=spec.get("loadBalancerClass") or None,
+        lb_class=str(spec["loadBalancerClass"]) if spec.get("loadBalancerClass") else None,
         labels=labels,
         requested_pool=_annotation(annotations, ANNOTATION_ADDRESS_POOL) or None,
         requested_ips=tuple(requested),

@@ -75,3 +75,44 @@ def test_strip_bookkeeping_keeps_everything_else() -> None:
     slim = strip_bookkeeping(obj)
     assert slim["spec"] == obj["spec"] and slim["status"] == obj["status"]
     assert "managedFields" not in slim["metadata"] and "managedFields" in obj["metadata"]
+
+
+def test_service_view_never_raises_on_wrong_types() -> None:
+    from hypothesis import given
+    from hypothesis import strategies as st
+
+    junk = st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+        max_leaves=10,
+    )
+    fields = st.fixed_dictionaries(
+        {},
+        optional={
+            "metadata": st.fixed_dictionaries({}, optional={"name": junk, "annotations": junk, "labels": junk}),
+            "spec": st.fixed_dictionaries(
+                {},
+                optional={
+                    k: junk
+                    for k in (
+                        "type",
+                        "ports",
+                        "clusterIPs",
+                        "clusterIP",
+                        "ipFamilies",
+                        "selector",
+                        "loadBalancerIP",
+                        "loadBalancerClass",
+                        "ipFamilyPolicy",
+                    )
+                },
+            ),
+            "status": st.fixed_dictionaries({}, optional={"loadBalancer": junk}),
+        },
+    )
+
+    @given(fields)
+    def check(obj: dict[str, Any]) -> None:
+        service_view(obj)
+
+    check()
