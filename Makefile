@@ -24,6 +24,9 @@ lint: venv
 unit: venv
 	$(BIN)/pytest tests/unit -q
 
+e2e: venv testenv
+	$(BIN)/pytest tests/e2e -q
+
 test: venv testenv lint
 	$(BIN)/pytest -q
 
