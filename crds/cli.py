@@ -97,7 +97,9 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(EXIT_USAGE)
 
 
-def build_parser(stdin: TextIO | None = None) -> argparse.ArgumentParser:
+def build_parser(stdin: TextIO | None = None, *, only: str | None = None) -> argparse.ArgumentParser:
+    """The full parser; with ``only``, program entry points other than that command are not imported
+    (a controller process should not carry the webhook's or the planner's imports)."""
     parser = _Parser(prog="pymetallb", description="Load balancers for bare-metal Kubernetes (MetalLB's API).")
     parser.set_defaults(stdin=stdin or sys.stdin)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -142,13 +144,18 @@ def build_parser(stdin: TextIO | None = None) -> argparse.ArgumentParser:
     p.set_defaults(handler=_cmd_migrate)
 
     for ep in sorted(entry_points(group="pymetallb.commands"), key=lambda e: e.name):
+        if only is not None and ep.name != only:
+            continue
         register: Callable[[Any], None] = ep.load()
         register(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None, *, stdin: TextIO | None = None) -> int:
-    parser = build_parser(stdin)
+    words = list(sys.argv[1:] if argv is None else argv)
+    programs = {ep.name for ep in entry_points(group="pymetallb.commands")}
+    chosen = words[0] if words and words[0] in programs else None
+    parser = build_parser(stdin, only=chosen)
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:
