@@ -110,6 +110,9 @@ class ParseOptions:
     bgp_mode: BgpMode | None = "native"
     skip_transient: bool = False
     secret_passthrough: bool = False
+    last: tuple[str, str] | None = None
+    """``(kind, name)`` of an object to order after the others of its kind: the webhook passes the object under
+    review, so a conflict names it as the newcomer (MetalLB's webhook appends it, with the same effect)."""
 
 
 # --- outputs -----------------------------------------------------------------------------------------
@@ -412,20 +415,20 @@ class _Collector:
 _T = TypeVar("_T", IPAddressPool, BGPPeer, BFDProfile, BGPAdvertisement, L2Advertisement, CommunityCR)
 
 
-def _by_name(items: Iterable[_T]) -> list[_T]:
-    return sorted(items, key=lambda o: o.metadata.name or "")
+def _by_name(items: Iterable[_T], last: tuple[str, str] | None = None) -> list[_T]:
+    return sorted(items, key=lambda o: ((o.api.kind, o.name) == last, o.metadata.name or ""))
 
 
 def parse_config(resources: ClusterResources, options: ParseOptions | None = None) -> ParseResult:
     """Parse and validate everything in ``resources``; see the module docstring for the rules."""
     opts = options or ParseOptions()
     out = _Collector()
-    pools_cr = _by_name(resources.pools)
-    peers_cr = _by_name(resources.peers)
-    bfd_cr = _by_name(resources.bfd_profiles)
-    bgp_cr = _by_name(resources.bgp_advertisements)
-    l2_cr = _by_name(resources.l2_advertisements)
-    comm_cr = _by_name(resources.communities)
+    pools_cr = _by_name(resources.pools, opts.last)
+    peers_cr = _by_name(resources.peers, opts.last)
+    bfd_cr = _by_name(resources.bfd_profiles, opts.last)
+    bgp_cr = _by_name(resources.bgp_advertisements, opts.last)
+    l2_cr = _by_name(resources.l2_advertisements, opts.last)
+    comm_cr = _by_name(resources.communities, opts.last)
 
     if opts.skip_transient:
         peers_cr = [_blank_peer_references(p) for p in peers_cr]
@@ -1016,12 +1019,12 @@ def _overlaps(out: _Collector, pools: Mapping[str, Pool]) -> None:
 
     CIDRs either nest or are disjoint, so after sorting by (start, prefix length) the CIDRs containing
     the current one are exactly the open ones on a stack. For each overlapping pair the one defined later
-    (pools in name order, entries in order) is reported against the earliest one it overlaps, as MetalLB
-    does; at most one error per pool.
+    (pools in parse order, i.e. by name, entries in order) is reported against the earliest one it
+    overlaps, as MetalLB does; at most one error per pool.
     """
     pieces: list[tuple[int, int, int, int, Cidr, str]] = []  # family, first, prefixlen, order, cidr, pool
     order = 0
-    for name in sorted(pools):
+    for name in pools:
         for entry in pools[name].entries:
             for cidr in entry.cidrs:
                 pieces.append((cidr.family, cidr.first, cidr.prefixlen, order, cidr, name))

@@ -26,6 +26,7 @@ Better than MetalLB, on purpose (see docs/webhook.md):
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Sequence
 
 from crds.config import parse_config
@@ -122,7 +123,8 @@ def _parse_difference(
                 intervals.extend(pool_intervals(obj))
         pools = state.pools_overlapping(intervals)
     before = parse_config(state.scoped_resources(pools, {model: {name: old}}), state.settings.parse_options)
-    after = parse_config(state.scoped_resources(pools, {model: {name: new}}), state.settings.parse_options)
+    options = dataclasses.replace(state.settings.parse_options, last=(model.api.kind, name))
+    after = parse_config(state.scoped_resources(pools, {model: {name: new}}), options)
     known_errors = set(before.errors)
     # Transient errors count too: with skip_transient the parser never sees a reference that could be late (they
     # are blanked), so what it still marks transient is a real error, e.g. a community "a:b:c" (MetalLB denies it).

@@ -532,3 +532,15 @@ def test_bfd_ranges_are_checked_by_the_parser_too() -> None:
     assert [e.line() for e in result.errors] == [
         "BFDProfile/b: parsing bfd profile #1: invalid value 1, must be in 2-255 range; invalid detect multiplier value"
     ]
+
+
+def test_the_object_under_review_is_named_as_the_newcomer() -> None:
+    text = (
+        POOL.format(name="office", addrs='["10.0.0.0/30"]') + "---\n" + POOL.format(name="bad", addrs='["10.0.0.1/32"]')
+    )
+    by_name = parse_config(resources(text), ParseOptions(bgp_mode=None))
+    assert [e.where for e in by_name.errors] == ["IPAddressPool/office"]
+    reviewed = parse_config(resources(text), ParseOptions(bgp_mode=None, last=("IPAddressPool", "bad")))
+    assert [e.line() for e in reviewed.errors] == [
+        'IPAddressPool/bad: CIDR "10.0.0.1/32" in pool "bad" overlaps with already defined CIDR "10.0.0.0/30"'
+    ]

@@ -72,10 +72,10 @@ def test_an_overlapping_pool_is_denied_with_the_parsers_message() -> None:
     assert msg == 'CIDR "10.0.0.0/24" in pool "b" overlaps with already defined CIDR "10.0.0.0/16"'
 
 
-def test_an_overlap_reported_against_the_existing_pool_still_denies_the_new_one() -> None:
-    # Pools are parsed in name order, so the error lands on the existing pool "a"; it is new, so it denies.
+def test_an_overlap_names_the_pool_under_review_even_when_it_sorts_first() -> None:
+    # The reviewed object is parsed after the others of its kind, so the message blames the newcomer "0".
     msg = denied(call(state_with(pool("a", "10.0.0.0/16")), "CREATE", pool("0", "10.0.1.0/24")))
-    assert msg == 'CIDR "10.0.0.0/16" in pool "a" overlaps with already defined CIDR "10.0.1.0/24"'
+    assert msg == 'CIDR "10.0.1.0/24" in pool "0" overlaps with already defined CIDR "10.0.0.0/16"'
 
 
 def test_an_overlap_with_a_range_is_denied() -> None:
