@@ -601,24 +601,9 @@ def _peer(p: BGPPeer, bfd: Mapping[str, BFDProfileConfig], resources: ClusterRes
         hold, keepalive = _timers(s.hold_time, s.keepalive_time)
     except ValueError as exc:
         raise ValueError(f"invalid BGPPeer timers: {exc}") from None
-    address = ""
-    if s.peer_address:
-        ip = parse_ip(s.peer_address)
-        if ip is None:
-            raise ValueError(f"invalid BGPPeer address {go_quote(s.peer_address)}")
-        address = str(ip)
-    router_id = ""
-    if s.router_id:
-        rid = parse_ip(s.router_id)
-        if rid is None:
-            raise ValueError(f"invalid router ID {go_quote(s.router_id)}")
-        router_id = str(rid)
-    source = ""
-    if s.source_address:
-        src = parse_ip(s.source_address)
-        if src is None:
-            raise ValueError(f"invalid source IP {go_quote(s.source_address)}")
-        source = str(src)
+    address = _optional_ip(s.peer_address, "invalid BGPPeer address")
+    router_id = _optional_ip(s.router_id, "invalid router ID")
+    source = _optional_ip(s.source_address, "invalid source IP")
     problem = _check_selectors(s.node_selectors, "nodeSelectors")
     if problem:
         raise ValueError(problem)
@@ -680,6 +665,16 @@ def _peer(p: BGPPeer, bfd: Mapping[str, BFDProfileConfig], resources: ClusterRes
         disable_mp=s.disable_mp,
         local_asn=s.local_asn or 0,
     )
+
+
+def _optional_ip(text: str | None, what: str) -> str:
+    """The IP in ``text`` in canonical form, "" when absent; ValueError ``<what> "<text>"`` when invalid."""
+    if not text:
+        return ""
+    ip = parse_ip(text)
+    if ip is None:
+        raise ValueError(f"{what} {go_quote(text)}")
+    return str(ip)
 
 
 class _Transient(ValueError):

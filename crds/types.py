@@ -529,12 +529,17 @@ class InterfaceInfo(KubeModel):
     name: str | None = None
 
 
-class ServiceL2StatusStatus(KubeModel):
-    """Where a Service's IP is announced on layer 2."""
+class _ServiceStatusIdentity(KubeModel):
+    """The node and Service a status object is about; set once, immutable (CEL)."""
 
-    node: str | None = Field(default=None, description="The announcing node.", json_schema_extra=_IMMUTABLE)
+    node: str | None = Field(default=None, description="The node.", json_schema_extra=_IMMUTABLE)
     service_name: str | None = Field(default=None, alias="serviceName", json_schema_extra=_IMMUTABLE)
     service_namespace: str | None = Field(default=None, alias="serviceNamespace", json_schema_extra=_IMMUTABLE)
+
+
+class ServiceL2StatusStatus(_ServiceStatusIdentity):
+    """Where a Service's IP is announced on layer 2."""
+
     interfaces: tuple[InterfaceInfo, ...] | None = Field(default=None, description="Interfaces answering ARP/NDP.")
 
 
@@ -555,12 +560,9 @@ class ServiceL2Status(Resource):
     status: ServiceL2StatusStatus | None = None
 
 
-class ServiceBGPStatusStatus(KubeModel):
+class ServiceBGPStatusStatus(_ServiceStatusIdentity):
     """Which peers a node advertises a Service to."""
 
-    node: str | None = Field(default=None, description="The advertising node.", json_schema_extra=_IMMUTABLE)
-    service_name: str | None = Field(default=None, alias="serviceName", json_schema_extra=_IMMUTABLE)
-    service_namespace: str | None = Field(default=None, alias="serviceNamespace", json_schema_extra=_IMMUTABLE)
     peers: tuple[str, ...] | None = Field(default=None, description="BGPPeer names the Service is advertised to.")
 
 
