@@ -4,7 +4,7 @@ Promises:
 
 * Every call builds its URL from a ``ResourceType`` (no discovery), sends JSON, and returns plain ``dict`` objects.
 * Every failure surfaces as an ``errors.ApiError`` subclass, chained to the library exception (``from exc``). This
-  module is the only place that knows kr8s or httpx (STYLE habit 5).
+  module is the only place that knows the HTTP library, aiohttp (STYLE habit 5).
 * ``list()`` pages with ``limit``/``continue`` and returns the items (``apiVersion``/``kind`` filled in, as the server
   omits them in lists) with the list's ``resourceVersion``: the point a watch resumes from.
 * ``watch()`` is one stream: it asks for bookmarks and a server-side timeout, yields every event the server sends
@@ -14,10 +14,12 @@ Promises:
 * Other calls time out after ``request_timeout`` seconds (``Unavailable``).
 
 Not promised: retries. A failed call raises; the caller (reflector, work loop, elector) decides when to retry.
-On 401 the kr8s transport reloads credentials once and repeats the call (rotated service-account tokens).
+On 401 the transport reloads credentials (token file, exec plugin) once and repeats the call (rotated
+service-account tokens).
 
-Why kr8s and not our own TLS/kubeconfig code: kr8s reads kubeconfigs (exec plugins, certificates, in-cluster
-service accounts); we use only that and its ``call_api`` so URLs, content types and errors stay ours.
+Why aiohttp and our own kubeconfig loading (``kubeconfig.py``) rather than kr8s: kr8s cost ~14 MB of RSS at import
+and httpx another ~5 MB, while aiohttp is loaded anyway for the metrics server; of kr8s we used only kubeconfig
+loading and its session. ``connect(None)`` searches as kubectl does: ``$KUBECONFIG``, ``~/.kube/config``, in-cluster.
 """
 
 from __future__ import annotations
@@ -26,12 +28,13 @@ import builtins
 import contextlib
 import enum
 import json
-import warnings
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from reconciler.runtime.errors import ApiError, Unavailable
+from reconciler.runtime.kubeconfig import ClusterAccess, KubeconfigError
+from reconciler.runtime.kubeconfig import load as load_kubeconfig
 from reconciler.runtime.resources import ResourceType
 
 __all__ = [
@@ -41,7 +44,7 @@ __all__ = [
     "ERROR",
     "MODIFIED",
     "ApiClient",
-    "Kr8sTransport",
+    "HttpTransport",
     "PatchType",
     "Transport",
     "WatchEvent",
@@ -69,7 +72,7 @@ class WatchEvent:
 
 
 class Transport(Protocol):
-    """How the client reaches the apiserver. Tests pass a fake; production uses ``Kr8sTransport``.
+    """How the client reaches the apiserver. Tests pass a fake; production uses ``HttpTransport``.
 
     Implementations may raise library exceptions; ``ApiClient`` translates them.
     """
@@ -112,14 +115,9 @@ class ApiClient:
     @classmethod
     async def connect(cls, kubeconfig: str | None = None, *, request_timeout: float = 30.0) -> ApiClient:
         """Connect with a kubeconfig path; None means ``$KUBECONFIG`` (then ``~/.kube/config``), else in-cluster."""
-        import kr8s.asyncio
-
-        with warnings.catch_warnings():
-            # kr8s warns about apiserver versions newer than it was tested with; that is not our user's concern.
-            warnings.filterwarnings("ignore", message="Kubernetes version .* is not supported", category=UserWarning)
-            with _translate("connect"):
-                api = await kr8s.asyncio.api(kubeconfig=kubeconfig)
-        return cls(Kr8sTransport(api), request_timeout=request_timeout)
+        with _translate("connect"):
+            access = await load_kubeconfig(kubeconfig)
+        return cls(HttpTransport(access), request_timeout=request_timeout)
 
     async def __aenter__(self) -> ApiClient:
         self._check_open()
@@ -333,36 +331,44 @@ def _with_type(res: ResourceType, obj: Mapping[str, Any]) -> dict[str, Any]:
 
 @contextlib.contextmanager
 def _translate(what: str) -> Iterator[None]:
-    """Map transport and decoding exceptions to ``ApiError`` subclasses (``from exc``); ours pass through."""
-    import httpx
-    import kr8s
+    """Map transport, configuration and decoding exceptions to ``ApiError`` subclasses (``from exc``); ours pass
+    through."""
+    import aiohttp
 
     try:
         yield
     except ApiError:
         raise
-    except kr8s.ServerError as exc:
-        resp = exc.response
-        if resp is None:
-            raise Unavailable(0, "ServerError", f"{what}: {exc}") from exc
-        try:
-            body: Any = resp.json()
-        except ValueError:
-            body = resp.text
-        raise ApiError.from_status(resp.status_code, body) from exc
-    except (httpx.TimeoutException, kr8s.APITimeoutError) as exc:
+    except KubeconfigError as exc:
+        raise Unavailable(0, "InvalidKubeconfig", f"{what}: {exc}") from exc
+    except TimeoutError as exc:  # before OSError, its base; aiohttp's ServerTimeoutError is one too
         raise Unavailable(0, "Timeout", f"{what}: {exc!r}") from exc
-    except (httpx.TransportError, httpx.StreamError, OSError) as exc:
+    except (aiohttp.ClientError, OSError) as exc:
         raise Unavailable(0, "ConnectionError", f"{what}: {exc!r}") from exc
     except ValueError as exc:  # JSON that does not decode: a truncated or garbled answer
         raise Unavailable(0, "InvalidResponse", f"{what}: {exc}") from exc
 
 
-class Kr8sTransport:
-    """``Transport`` over kr8s's ``call_api`` (its kubeconfig/in-cluster auth and httpx session)."""
+class HttpTransport:
+    """``Transport`` over one aiohttp ``ClientSession`` (aiohttp is loaded anyway for the metrics server), with
+    the TLS context and credentials of a ``ClusterAccess``. Created inside the running event loop."""
 
-    def __init__(self, api: Any) -> None:
-        self._api = api
+    def __init__(self, access: ClusterAccess) -> None:
+        import aiohttp
+
+        self._access = access
+        # limit=0: no pool cap; each watch holds a connection for minutes and must not starve the other calls.
+        connector = aiohttp.TCPConnector(ssl=access.ssl_context if access.ssl_context is not None else False, limit=0)
+        self._session = aiohttp.ClientSession(
+            connector=connector, headers={"User-Agent": "pymetallb"}, raise_for_status=False
+        )
+
+    async def _headers(self, headers: Mapping[str, str]) -> dict[str, str]:
+        out = dict(headers)
+        auth = await self._access.credentials.authorization()
+        if auth:
+            out["Authorization"] = auth
+        return out
 
     async def request(
         self,
@@ -374,62 +380,62 @@ class Kr8sTransport:
         body: bytes | None,
         timeout: float,
     ) -> tuple[int, bytes]:
-        import httpx
+        import aiohttp
 
-        base, _, tail = path.rpartition("/")
+        creds = self._access.credentials
         for attempt in (1, 2):
-            # raise_for_status=False: kr8s would otherwise re-authenticate on every 403 (RBAC denial) and, doing so,
-            # close the shared session under the open watch streams. We re-authenticate on 401 only, once.
-            async with self._api.call_api(
+            async with self._session.request(
                 method,
-                version="",
-                base=base,
-                url=tail,
-                raise_for_status=False,
+                self._access.server + path,
                 params=dict(params),
-                headers=dict(headers),
-                content=body,
-                timeout=httpx.Timeout(timeout),
+                headers=await self._headers(headers),
+                data=body,
+                timeout=aiohttp.ClientTimeout(total=timeout),
+                server_hostname=self._access.tls_server_name,
             ) as resp:
-                status, content = resp.status_code, resp.content
-            if status == 401 and attempt == 1:
-                await self._reauthenticate()
-                continue
+                status, content = resp.status, await resp.read()
+            if status == 401:
+                creds.invalidate()
+                # A rotated token (file or exec plugin): read it again and repeat the call once.
+                if attempt == 1 and creds.refreshable:
+                    continue
             break
-        return int(status), bytes(content)
+        return status, content
 
     async def stream_lines(
         self, path: str, *, params: Mapping[str, str], read_timeout: float
     ) -> AsyncGenerator[bytes, None]:
-        import httpx
+        import aiohttp
 
-        base, _, tail = path.rpartition("/")
-        async with self._api.call_api(
-            "GET",
-            version="",
-            base=base,
-            url=tail,
-            raise_for_status=False,
-            stream=True,
+        async with self._session.get(
+            self._access.server + path,
             params=dict(params),
-            headers={"Accept": _JSON},
-            timeout=httpx.Timeout(10.0, read=read_timeout),
+            headers=await self._headers({"Accept": _JSON}),
+            timeout=aiohttp.ClientTimeout(total=None, connect=10.0, sock_read=read_timeout),
+            server_hostname=self._access.tls_server_name,
         ) as resp:
-            if not 200 <= resp.status_code < 300:
-                raw = await resp.aread()
+            if not 200 <= resp.status < 300:
+                if resp.status == 401:
+                    self._access.credentials.invalidate()
+                raw = await resp.read()
                 try:
                     body: Any = json.loads(raw)
                 except ValueError:
                     body = raw
-                raise ApiError.from_status(resp.status_code, body)
-            async for line in resp.aiter_lines():
-                yield line.encode()
-
-    async def _reauthenticate(self) -> None:
-        await self._api.auth.reauthenticate()
-        await self._api._create_session()  # kr8s has no public way to rebuild the session with the new token
+                raise ApiError.from_status(resp.status, body)
+            # Split on newlines ourselves: aiohttp's readline() refuses lines over 128 KiB, and one watch event is
+            # one line of any size.
+            buf = bytearray()
+            async for chunk in resp.content.iter_any():
+                start = len(buf)
+                buf += chunk
+                end = buf.find(b"\n", start)
+                while end >= 0:
+                    yield bytes(buf[:end])
+                    del buf[: end + 1]
+                    end = buf.find(b"\n")
+            if buf:
+                yield bytes(buf)
 
     async def close(self) -> None:
-        session = getattr(self._api, "_session", None)  # kr8s has no public close()
-        if session is not None:
-            await session.aclose()
+        await self._session.close()

@@ -1,6 +1,6 @@
-"""The runtime's own error hierarchy. Code above ``client.py`` catches only these, never kr8s/httpx/aiohttp errors.
+"""The runtime's own error hierarchy. Code above ``client.py`` catches only these, never aiohttp errors.
 
-Why our own: the HTTP library may change (kr8s today); callers must not depend on it. ``client.py`` translates
+Why our own: the HTTP library may change (it was kr8s); callers must not depend on it. ``client.py`` translates
 every library exception into one of these and chains the original as ``__cause__`` (``raise ... from exc``).
 
     Exception

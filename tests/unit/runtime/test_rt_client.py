@@ -6,7 +6,7 @@ import json
 from collections.abc import AsyncGenerator, Mapping
 from typing import Any
 
-import httpx
+import aiohttp
 import pytest
 
 from crds.types import IPAddressPool
@@ -184,20 +184,22 @@ async def test_http_statuses_become_our_errors(status: int, cls: type[ApiError])
 
 
 @pytest.mark.parametrize(
-    "exc",
+    ("exc", "reason"),
     [
-        pytest.param(httpx.ConnectError("refused"), id="connect"),
-        pytest.param(httpx.ReadTimeout("slow"), id="timeout"),
-        pytest.param(httpx.RemoteProtocolError("peer closed"), id="protocol"),
-        pytest.param(ConnectionResetError("reset"), id="oserror"),
+        pytest.param(aiohttp.ClientConnectionError("refused"), "ConnectionError", id="connect"),
+        pytest.param(aiohttp.ServerTimeoutError("slow"), "Timeout", id="timeout"),
+        pytest.param(aiohttp.ServerDisconnectedError("peer closed"), "ConnectionError", id="protocol"),
+        pytest.param(TimeoutError(), "Timeout", id="asyncio-timeout"),
+        pytest.param(ConnectionResetError("reset"), "ConnectionError", id="oserror"),
     ],
 )
-async def test_library_errors_become_unavailable_chained(exc: Exception) -> None:
+async def test_library_errors_become_unavailable_chained(exc: Exception, reason: str) -> None:
     t = FakeTransport()
     t.raise_exc = exc
     with pytest.raises(Unavailable) as info:
         await ApiClient(t).get(CONFIGMAPS, "a", "ns")
     assert info.value.__cause__ is exc
+    assert info.value.reason == reason
 
 
 async def test_a_closed_client_refuses_calls() -> None:
