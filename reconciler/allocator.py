@@ -55,7 +55,7 @@ class AllocationError(Exception):
     """A Service cannot get the addresses it wants; ``str()`` is the reason shown to the user."""
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True, order=True, slots=True)
 class Port:
     protocol: str
     port: int
@@ -64,9 +64,13 @@ class Port:
         return f"{self.protocol}/{self.port}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ServiceRequest:
-    """What the allocator needs to know of a Service (built by ``reconciler.services``)."""
+    """What the allocator needs to know of a Service (built by ``reconciler.services``).
+
+    One is kept per allocation (``Allocator._requests``), so its mappings and sets are shared, never copied:
+    ``labels`` is the Store's own dict, ``namespace_labels`` the Namespace's, ``ports`` an interned frozenset.
+    Treat them as read-only."""
 
     key: str
     namespace: str
@@ -88,7 +92,7 @@ class ServiceRequest:
         return "ipv6" if 6 in fams else "ipv4"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Allocation:
     pool: str
     ips: tuple[IP, ...]
@@ -101,7 +105,7 @@ class Allocation:
         return tuple(format_ip(f, v) for f, v in self.ips)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PoolCounters:
     assigned_ipv4: int
     assigned_ipv6: int
@@ -125,7 +129,7 @@ def _count_residue(first: int, last: int, residue: int) -> int:
     return (last - residue) // 256 - (first - 1 - residue) // 256
 
 
-@dataclass
+@dataclass(slots=True)
 class _IPUse:
     """Who uses one IP. Invariant: ``services`` is non-empty; all of them share the two keys."""
 

@@ -21,6 +21,7 @@ import datetime
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Gauge
@@ -92,6 +93,9 @@ class _Metrics:
         self.update_errors = self.exact.counter(
             "metallb_k8s_client_update_errors_total", "Number of k8s object update failures"
         )
+
+
+_NO_LABELS: Mapping[str, str] = MappingProxyType({})
 
 
 def _labels(obj: Any) -> Any:
@@ -180,8 +184,11 @@ class ServiceController:
         ]
 
     def _namespace_labels(self, namespace: str) -> Mapping[str, str]:
+        """The Store's own labels dict of the Namespace (read-only; every ServiceRequest of the namespace shares
+        it instead of keeping a copy)."""
         obj = self.store.get(NAMESPACES, namespace)
-        return dict(((obj or {}).get("metadata") or {}).get("labels") or {})
+        labels = ((obj or {}).get("metadata") or {}).get("labels")
+        return labels if isinstance(labels, dict) else _NO_LABELS
 
     async def _reconcile_config(self) -> float | None:
         ns = self.settings.namespace

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, cast
 
 from crds.addresses import parse_ip
@@ -44,7 +45,7 @@ def parse_ip_key(text: str) -> IP | None:
     return (family, int(ip))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ServiceView:
     key: str
     namespace: str
@@ -103,6 +104,34 @@ def _as_list(value: Any) -> list[Any]:
     return list(value) if isinstance(value, list) else []
 
 
+def _str_mapping(value: Any) -> Mapping[str, str]:
+    """The mapping itself when it is already ``str -> str`` (always, from the apiserver), else a cleaned copy:
+    a ``ServiceRequest`` is kept per allocation, so sharing the Store's dict saves a copy per Service."""
+    if not isinstance(value, dict) or not value:
+        return _NO_LABELS
+    d = cast(dict[str, Any], value)
+    if all(type(k) is str and type(v) is str for k, v in d.items()):
+        return d
+    return {str(k): str(v) for k, v in d.items()}
+
+
+_NO_LABELS: Mapping[str, str] = MappingProxyType({})
+# Interned values: a ServiceRequest (kept per allocation) holds these, and most Services have the same few.
+_PORT_SETS: dict[tuple[tuple[str, int], ...], frozenset[Port]] = {}
+_FAMILIES: dict[tuple[Family, ...], tuple[Family, ...]] = {}
+_INTERN_MAX = 4096  # distinct port sets kept; past it, new ones are simply not shared
+
+
+def _port_set(pairs: list[tuple[str, int]]) -> frozenset[Port]:
+    key = tuple(sorted(set(pairs)))
+    ports = _PORT_SETS.get(key)
+    if ports is None:
+        ports = frozenset(Port(protocol, port) for protocol, port in key)
+        if len(_PORT_SETS) < _INTERN_MAX:
+            _PORT_SETS[key] = ports
+    return ports
+
+
 def service_view(obj: Mapping[str, Any]) -> ServiceView:
     """Never raises: fields of the wrong type read as absent (the apiserver never sends such objects,
     but offline files and fuzzed webhook bodies can)."""
@@ -112,7 +141,7 @@ def service_view(obj: Mapping[str, Any]) -> ServiceView:
     namespace = str(meta.get("namespace") or "default")
     name = str(meta.get("name") or "")
     annotations = {str(k): str(v) for k, v in _as_dict(meta.get("annotations")).items()}
-    labels = {str(k): str(v) for k, v in _as_dict(meta.get("labels")).items()}
+    labels = _str_mapping(meta.get("labels"))
 
     request_error = None
     requested: list[IP] = []
@@ -135,10 +164,12 @@ def service_view(obj: Mapping[str, Any]) -> ServiceView:
         else:
             requested.append(ip)
 
-    ports = frozenset(
-        Port(str(p.get("protocol") or "TCP"), p["port"])
-        for p in _as_list(spec.get("ports"))
-        if isinstance(p, dict) and isinstance(p.get("port"), int) and not isinstance(p.get("port"), bool)
+    ports = _port_set(
+        [
+            (str(p.get("protocol") or "TCP"), p["port"])
+            for p in _as_list(spec.get("ports"))
+            if isinstance(p, dict) and isinstance(p.get("port"), int) and not isinstance(p.get("port"), bool)
+        ]
     )
     backend_key = ""
     if spec.get("externalTrafficPolicy") == "Local":
@@ -181,7 +212,7 @@ def service_view(obj: Mapping[str, Any]) -> ServiceView:
         sharing_key=_annotation(annotations, ANNOTATION_ALLOW_SHARED_IP) or "",
         backend_key=backend_key,
         ports=ports,
-        families=tuple(families),
+        families=_FAMILIES.setdefault(tuple(families), tuple(families)),
         policy=policy,
         prefer_ipv6=bool(ip_families) and ip_families[0] == "IPv6",
         current_ips=tuple(current),

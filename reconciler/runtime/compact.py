@@ -2,8 +2,8 @@
 
 A Service as the apiserver sends it is about 2 KB of JSON and 14 KB as Python dicts, mostly
 ``managedFields`` and ``kubectl.kubernetes.io/last-applied-configuration``. ``compact_service`` keeps what
-the controller, the speaker and the webhook read (identity, annotations, labels, the allocation-relevant
-spec, the load-balancer status and conditions) and interns the few strings every Service repeats.
+the controller reads (identity, annotations, labels, the allocation-relevant spec, the load-balancer status and
+conditions), interns the few strings every Service repeats and shares equal ``ipFamilies`` and ``ports`` lists.
 ``strip_bookkeeping`` drops only the bookkeeping from any other object.
 """
 
@@ -57,20 +57,49 @@ def strip_bookkeeping(obj: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+# Value-equal lists most Services repeat (``ipFamilies``, ``ports``) are shared, not copied: Store objects are
+# read-only (store.py), so one list can stand for every equal one. Bounded: past the limit, values are not shared.
+_SHARED: dict[tuple[Any, ...], list[Any]] = {}
+_SHARED_MAX = 4096
+
+
+def _shared(key: tuple[Any, ...], build: list[Any]) -> list[Any]:
+    found = _SHARED.get(key)
+    if found is not None:
+        return found
+    if len(_SHARED) < _SHARED_MAX:
+        _SHARED[key] = build
+    return build
+
+
 def compact_service(obj: dict[str, Any]) -> dict[str, Any]:
-    """A Service reduced to what pymetallb reads."""
+    """A Service reduced to what pymetallb reads.
+
+    Besides the bookkeeping it drops ``spec.selector`` unless ``externalTrafficPolicy`` is ``Local`` (the only
+    case the backend key reads it) and ``spec.clusterIP`` when ``spec.clusterIPs`` names an address (the families
+    come from ``clusterIPs`` then).
+    """
     md = obj.get("metadata") or {}
     spec = obj.get("spec") or {}
     status = obj.get("status") or {}
     out_spec = {k: _i(spec[k]) for k in _SPEC_KEEP if k in spec}
-    if "ipFamilies" in out_spec:
-        out_spec["ipFamilies"] = [_i(f) for f in spec["ipFamilies"]]
+    if out_spec.get("externalTrafficPolicy") != "Local":
+        out_spec.pop("selector", None)
+    cluster_ips = spec.get("clusterIPs")
+    if isinstance(cluster_ips, list) and any(cluster_ips):
+        out_spec.pop("clusterIP", None)
+    families = spec.get("ipFamilies")
+    if isinstance(families, list):
+        key = ("ipFamilies", *families)
+        out_spec["ipFamilies"] = (
+            _shared(key, [_i(f) for f in families]) if all(isinstance(f, str) for f in families) else list(families)
+        )
     if spec.get("ports"):
-        out_spec["ports"] = [
-            {"port": p.get("port"), "protocol": _i(p.get("protocol") or "TCP")}
-            for p in spec["ports"]
-            if isinstance(p, dict)
-        ]
+        ports = [(p.get("port"), _i(p.get("protocol") or "TCP")) for p in spec["ports"] if isinstance(p, dict)]
+        built = [{"port": port, "protocol": protocol} for port, protocol in ports]
+        # Only plain ints and strings as a sharing key: True == 1 must not make two port lists one.
+        plain = all(type(port) is int and type(protocol) is str for port, protocol in ports)
+        out_spec["ports"] = _shared(("ports", *ports), built) if plain else built
     out: dict[str, Any] = {"apiVersion": "v1", "kind": "Service", "metadata": _metadata(md), "spec": out_spec}
     out_status: dict[str, Any] = {}
     lb = status.get("loadBalancer")

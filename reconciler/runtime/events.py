@@ -42,12 +42,13 @@ class EventClient(Protocol):
     ) -> dict[str, Any]: ...
 
 
-@dataclass
+@dataclass(slots=True)
 class _Seen:
+    """The Event created for one (object, type, reason, message), so a repeat patches its count."""
+
     name: str
     namespace: str
     count: int
-    first: str
 
 
 def _time(now: datetime.datetime) -> str:
@@ -148,7 +149,7 @@ class EventRecorder:
         }
         await self.client.create(EVENTS, event, namespace)
         self.created += 1
-        self._seen[key] = _Seen(name=name, namespace=namespace, count=1, first=now)
+        self._seen[key] = _Seen(name=name, namespace=namespace, count=1)
         while len(self._seen) > self._cache_size:
             self._seen.popitem(last=False)
         self._log.debug(

@@ -116,3 +116,63 @@ def test_service_view_never_raises_on_wrong_types() -> None:
         service_view(obj)
 
     check()
+
+
+def variant(**spec: Any) -> dict[str, Any]:
+    obj = full({})
+    obj["spec"].update(spec)
+    return obj
+
+
+def reads_the_same(obj: dict[str, Any]) -> dict[str, Any]:
+    small = compact_service(obj)
+    assert service_view(small) == service_view(obj)
+    for ips, pending in (([(4, 0x0A000005)], None), ([], "no available IPs"), ([], None)):
+        assert service_status_patch(small, ips, pending=pending, pool="p", now="N") == service_status_patch(
+            obj, ips, pending=pending, pool="p", now="N"
+        )
+    for pool in ("p", "q", None):
+        assert service_metadata_patch(small, pool) == service_metadata_patch(obj, pool)
+    # What the EventRecorder puts in involvedObject.
+    for field in ("name", "namespace", "uid", "resourceVersion"):
+        assert small["metadata"][field] == obj["metadata"][field]
+    assert (small["apiVersion"], small["kind"]) == (obj["apiVersion"], obj["kind"])
+    return small
+
+
+def test_the_selector_is_kept_only_for_local_traffic_policy() -> None:
+    local = reads_the_same(variant(externalTrafficPolicy="Local"))
+    assert local["spec"]["selector"] == {"app": "s"}
+    cluster = reads_the_same(variant(externalTrafficPolicy="Cluster", selector={"app": "other"}))
+    assert "selector" not in cluster["spec"]
+
+
+def test_cluster_ip_is_dropped_only_when_cluster_ips_name_an_address() -> None:
+    assert "clusterIP" not in reads_the_same(variant())["spec"]
+    for ips in ([], [""], None):
+        small = reads_the_same(variant(clusterIP="fd00::7", clusterIPs=ips))
+        assert small["spec"]["clusterIP"] == "fd00::7"
+        assert service_view(small).families == (6,)
+
+
+def test_equal_ports_and_families_are_one_shared_list() -> None:
+    a = reads_the_same(variant(ports=[{"port": 80, "protocol": "TCP", "nodePort": 30001}]))
+    b = reads_the_same(variant(ports=[{"port": 80, "protocol": "TCP", "nodePort": 30002}]))
+    c = reads_the_same(variant(ports=[{"port": 81, "protocol": "TCP"}]))
+    assert a["spec"]["ports"] is b["spec"]["ports"]
+    assert a["spec"]["ports"] is not c["spec"]["ports"]
+    assert a["spec"]["ipFamilies"] is b["spec"]["ipFamilies"] == ["IPv6", "IPv4"]
+    # True == 1 in Python: a (never sent) boolean port must not share the list of port 1.
+    one = compact_service(variant(ports=[{"port": 1}]))
+    true = compact_service(variant(ports=[{"port": True}]))
+    assert true["spec"]["ports"] is not one["spec"]["ports"]
+    assert service_view(true).ports == frozenset() != service_view(one).ports
+
+
+def test_service_view_shares_labels_and_interns_port_sets() -> None:
+    a, b = compact_service(variant()), compact_service(variant())
+    va, vb = service_view(a), service_view(b)
+    assert va.labels is a["metadata"]["labels"], "the Store's dict, not a copy"
+    assert va.ports is vb.ports
+    assert va.request().families is vb.request().families
+    assert dict(service_view({"metadata": {"labels": {"a": 1}}}).labels) == {"a": "1"}
