@@ -105,6 +105,18 @@ async def _measure(server: TestAPIServer, controller: subprocess.Popen[bytes]) -
         await client.close()
 
 
+def _settled_rss(pid: int, *, timeout: float = 120.0) -> float:
+    """RSS once it has stopped moving (5 s within 0.5 MiB): the restarted controller has listed and re-claimed."""
+    start = time.monotonic()
+    samples: list[float] = []
+    while time.monotonic() - start < timeout:
+        time.sleep(1.0)
+        samples.append(_rss_mib(pid))
+        if len(samples) >= 8 and max(samples[-5:]) - min(samples[-5:]) < 0.5:
+            break
+    return samples[-1]
+
+
 def main() -> None:
     if missing_binaries(DEFAULT_BIN_DIR):
         print("bench_controller: skipped, the test apiserver is not built (run `make testenv`)")
@@ -126,27 +138,29 @@ def main() -> None:
                 ),
             )
             exe = str(Path(sys.executable).with_name("pymetallb"))
-            controller = subprocess.Popen(
-                [
-                    exe,
-                    "controller",
-                    "--kubeconfig",
-                    str(server.kubeconfig),
-                    "--namespace",
-                    NS,
-                    "--metrics-port",
-                    "0",
-                    "--leader-elect",
-                    "false",
-                    "--log-level",
-                    "warning",
-                ],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
+            args = [
+                exe,
+                "controller",
+                "--kubeconfig",
+                str(server.kubeconfig),
+                "--namespace",
+                NS,
+                "--metrics-port",
+                "0",
+                "--leader-elect",
+                "false",
+                "--log-level",
+                "warning",
+            ]
+            controller = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             time.sleep(2)
             print(f"bench_controller: real apiserver, {os.cpu_count()} cores (shared by apiserver, controller, bench)")
             asyncio.run(_measure(server, controller))
+            controller.terminate()
+            controller.wait(timeout=20)
+            controller = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            rss = _settled_rss(controller.pid)
+            print(f"  controller RSS after a restart with {MEMORY_SERVICES} Services (list, re-claim) : {rss:6.1f} MiB")
         finally:
             if controller is not None:
                 controller.terminate()

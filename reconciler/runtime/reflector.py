@@ -50,6 +50,7 @@ class ListerWatcher(Protocol):
         namespace: str | None = None,
         *,
         label_selector: str | Mapping[str, str] | None = None,
+        transform: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
     ) -> tuple[list[dict[str, Any]], str]: ...
 
     def watch(
@@ -161,9 +162,10 @@ class Reflector:
 
     async def _list(self) -> None:
         self.lists += 1
-        items, rv = await self.client.list(self.res, self.namespace, label_selector=self.label_selector)
-        if self.transform is not None:
-            items = [self.transform(item) for item in items]
+        # The client transforms page by page: a full list of big objects is never alive at once.
+        items, rv = await self.client.list(
+            self.res, self.namespace, label_selector=self.label_selector, transform=self.transform
+        )
         self.store.replace(self.res, items, rv)
         self.resource_version = rv
         self.synced = True

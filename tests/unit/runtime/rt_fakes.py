@@ -48,14 +48,19 @@ class ScriptedListerWatcher:
         self.watch_calls: list[dict[str, Any]] = []
 
     async def list(
-        self, res: ResourceType, namespace: str | None = None, *, label_selector: Any = None
+        self,
+        res: ResourceType,
+        namespace: str | None = None,
+        *,
+        label_selector: Any = None,
+        transform: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
     ) -> tuple[list[dict[str, Any]], str]:
         self.list_calls += 1
         step = self.lists.pop(0) if self.lists else ([], "0")
         if isinstance(step, ApiError):
             raise step
         items, rv = step
-        return copy.deepcopy(items), rv
+        return [i if transform is None else transform(i) for i in copy.deepcopy(items)], rv
 
     async def watch(
         self,

@@ -90,6 +90,24 @@ async def test_list_pages_and_fills_type_meta() -> None:
     assert t.requests[1]["params"]["continue"] == "tok"
 
 
+async def test_list_transforms_each_item_as_its_page_arrives() -> None:
+    t = FakeTransport(
+        answers=[
+            (200, {"metadata": {"resourceVersion": "5", "continue": "tok"}, "items": [{"metadata": {"name": "a"}}]}),
+            (200, {"metadata": {"resourceVersion": "5"}, "items": [{"metadata": {"name": "b"}}]}),
+        ]
+    )
+    pages_seen: list[int] = []
+
+    def slim(obj: dict[str, Any]) -> dict[str, Any]:
+        pages_seen.append(len(t.requests))
+        return {"kind": obj["kind"], "name": obj["metadata"]["name"]}
+
+    items, _ = await ApiClient(t).list(CONFIGMAPS, "ns", transform=slim)
+    assert items == [{"kind": "ConfigMap", "name": "a"}, {"kind": "ConfigMap", "name": "b"}]
+    assert pages_seen == [1, 2], "each page is transformed before the next is fetched"
+
+
 async def test_watch_asks_for_bookmarks_and_a_timeout_and_parses_lines() -> None:
     lines = [
         json.dumps({"type": "ADDED", "object": {"metadata": {"name": "a", "resourceVersion": "6"}}}).encode(),
