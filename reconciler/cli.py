@@ -149,6 +149,13 @@ def register(sub: Any) -> None:
         help="elect a leader among replicas through a Lease (default true)",
     )
     p.add_argument("--identity", default=None, help="Lease holder identity (default: $POD_NAME or hostname)")
+    p.add_argument(
+        "--lease-duration",
+        type=float,
+        default=15.0,
+        help="seconds a standby waits for a leader that died without releasing the Lease (default 15; "
+        "renew deadline 2/3 of it, retry period 1/7.5 of it)",
+    )
     p.add_argument("--metrics-port", type=int, default=7472, help="/metrics, /healthz, /readyz port (default 7472)")
     p.add_argument("--metrics-host", default="0.0.0.0", help="address to bind (default %(default)s)")
     p.add_argument("--health-port", type=int, default=None, help="serve /healthz and /readyz on this port too")

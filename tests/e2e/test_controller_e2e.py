@@ -256,9 +256,9 @@ def test_invalid_config_is_reported_and_the_last_good_one_kept(cluster: Cluster)
 
 def test_two_replicas_one_leader_and_failover(cluster: Cluster) -> None:
     cluster.pool("p", "10.70.0.0/29")
-    first = cluster.start_controller(leader_elect=True, identity="replica-a")
+    first = cluster.start_controller("--lease-duration", "6", leader_elect=True, identity="replica-a")
     time.sleep(1.0)
-    cluster.start_controller(leader_elect=True, identity="replica-b")
+    cluster.start_controller("--lease-duration", "6", leader_elect=True, identity="replica-b")
     cluster.service("s1")
     assert eventually(lambda: cluster.ips("s1")) == ["10.70.0.0"]
     lease = cluster.get("lease", "pymetallb-controller")
