@@ -87,7 +87,13 @@ async def run_controller(args: argparse.Namespace) -> None:
         roots["health"] = serve(health)
     if args.leader_elect:
         elector = LeaderElector(
-            client, namespace=ns, name="pymetallb-controller", identity=args.identity or _identity()
+            client,
+            namespace=ns,
+            name="pymetallb-controller",
+            identity=args.identity or _identity(),
+            lease_duration=args.lease_duration,
+            renew_deadline=args.lease_duration * 2 / 3,
+            retry_period=max(0.5, args.lease_duration / 7.5),
         )
         roots["leader"] = elector.run(work)
     else:
@@ -129,6 +135,16 @@ def _bool(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
 
 
+def _lease_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1 second (the Lease stores whole seconds), got {text}")
+    return value
+
+
 def register(sub: Any) -> None:
     """Entry point (``pymetallb.commands``): add the ``controller`` subcommand."""
     p = sub.add_parser("controller", help="run the controller: allocate IPs to LoadBalancer Services")
@@ -151,7 +167,7 @@ def register(sub: Any) -> None:
     p.add_argument("--identity", default=None, help="Lease holder identity (default: $POD_NAME or hostname)")
     p.add_argument(
         "--lease-duration",
-        type=float,
+        type=_lease_seconds,
         default=15.0,
         help="seconds a standby waits for a leader that died without releasing the Lease (default 15; "
         "renew deadline 2/3 of it, retry period 1/7.5 of it)",
