@@ -33,7 +33,7 @@ from .actuation import configuration_state_status, pool_status_patch, service_me
 from .allocator import AllocationError, Allocator
 from .balancer import Outcome, converge
 from .runtime.client import ApiClient
-from .runtime.errors import Conflict, NotFound
+from .runtime.errors import NotFound
 from .runtime.events import EventRecorder
 from .runtime.metrics import ExactCounters
 from .runtime.resources import NAMESPACES, SERVICES, ResourceType
@@ -301,18 +301,23 @@ class ServiceController:
                     obj, "Warning", "deprecatedAnnotation", f"Service uses deprecated annotation {k}"
                 )
         try:
+            rv = (obj.get("metadata") or {}).get("resourceVersion")
             if meta_patch is not None:
-                await self.client.patch(SERVICES, name, meta_patch, ns, field_manager=FIELD_MANAGER)
+                updated = await self.client.patch(SERVICES, name, meta_patch, ns, field_manager=FIELD_MANAGER)
+                rv = (updated.get("metadata") or {}).get("resourceVersion") or rv
             if status_patch is not None:
+                if "conditions" in status_patch["status"] and rv:
+                    # The conditions list is replaced whole: only over the version we read (409 -> retry),
+                    # so another writer's condition is never lost.
+                    status_patch = {"metadata": {"resourceVersion": rv}, **status_patch}
                 await self.client.patch(
                     SERVICES, name, status_patch, ns, subresource="status", field_manager=FIELD_MANAGER
                 )
         except NotFound:
             return  # deleted meanwhile; the delete event releases it
-        except Conflict:
-            raise
-        for event in outcome.events:
-            await self.recorder.record(obj, event.type, event.reason, event.message)
+        finally:
+            for event in outcome.events:
+                await self.recorder.record(obj, event.type, event.reason, event.message)
         if meta_patch or status_patch:
             self.log.info(
                 "service updated",
