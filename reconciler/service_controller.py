@@ -27,6 +27,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Gauge
 
 from crds.config import ClusterResources, Config, LabeledObject, ParseOptions, parse_config
+from crds.objects import load_object
 from crds.types import Community, ConfigurationState, IPAddressPool
 
 from .actuation import configuration_state_status, pool_status_patch, service_metadata_patch, service_status_patch
@@ -197,12 +198,12 @@ class ServiceController:
         problems: list[str] = []
         for obj in self.store.list(POOLS, ns):
             try:
-                pools.append(IPAddressPool.model_validate(obj))
+                pools.append(load_object(IPAddressPool, obj))
             except ValueError as exc:
                 problems.append(f"IPAddressPool {obj['metadata'].get('name')}: {exc}")
         for obj in self.store.list(COMMUNITIES, ns):
             try:
-                communities.append(Community.model_validate(obj))
+                communities.append(load_object(Community, obj))
             except ValueError as exc:
                 problems.append(f"Community {obj['metadata'].get('name')}: {exc}")
         resources = ClusterResources(pools=pools, communities=communities, namespaces=self._namespaces())

@@ -31,10 +31,11 @@ from collections.abc import Iterable, Sequence
 
 from crds.config import parse_config
 from crds.meta import Resource
+from crds.objects import load_object
 from crds.types import BFDProfile, BGPAdvertisement, BGPPeer, Community, IPAddressPool
 
 from .admission import AdmissionRequest, Decision, allow, deny
-from .state import ClusterState, Interval, load_config_object, pool_intervals
+from .state import ClusterState, Interval, pool_intervals
 
 __all__ = ["DISABLE_MP_WARNING", "review_config"]
 
@@ -75,7 +76,7 @@ def review_config(model: type[Resource], req: AdmissionRequest, state: ClusterSt
     new: Resource | None = None
     if not deleting:
         try:
-            new = load_config_object(model, raw)
+            new = load_object(model, raw)
         except ValueError as exc:
             return deny(f"invalid {model.api.kind}: {exc}")
         if not new.name:
@@ -87,7 +88,7 @@ def review_config(model: type[Resource], req: AdmissionRequest, state: ClusterSt
     old: Resource | None = None
     if req.old_object is not None:
         try:
-            old = load_config_object(model, req.old_object)
+            old = load_object(model, req.old_object)
         except ValueError:
             old = None
     if old is None:

@@ -19,12 +19,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import pydantic
-
 from crds.addresses import EntryError, parse_entry
 from crds.config import BgpMode, ClusterResources, LabeledObject, ParseOptions, ParseResult, parse_config
-from crds.conversion import V1BETA1, to_v1beta2
 from crds.meta import Resource
+from crds.objects import load_object
 from crds.types import BFDProfile, BGPAdvertisement, BGPPeer, Community, IPAddressPool, L2Advertisement
 from reconciler.allocator import IP
 from reconciler.services import ServiceView, service_view
@@ -34,7 +32,6 @@ __all__ = [
     "ClusterState",
     "Interval",
     "WebhookSettings",
-    "load_config_object",
     "pool_intervals",
 ]
 
@@ -71,27 +68,6 @@ class WebhookSettings:
     def parse_options(self) -> ParseOptions:
         """The webhook's view: references that may only be missing because of apply order are not checked."""
         return ParseOptions(bgp_mode=self.bgp_mode, skip_transient=True)
-
-
-def load_config_object(model: type[Resource], raw: Any) -> Resource:
-    """A raw object as its typed model (a v1beta1 BGPPeer is converted first). Raises ValueError with a reason."""
-    if not isinstance(raw, dict):
-        raise ValueError("the object is not a JSON object")
-    if model is BGPPeer and raw.get("apiVersion") == V1BETA1:
-        try:
-            raw = to_v1beta2(raw)
-        except (TypeError, AttributeError, ValueError):
-            raise ValueError("spec: not a v1beta1 BGPPeer spec") from None
-    try:
-        return model.model_validate(raw)
-    except pydantic.ValidationError as exc:
-        parts = []
-        for err in exc.errors()[:5]:
-            loc = ".".join(str(p) for p in err["loc"]) or "<root>"
-            parts.append(f"{loc}: {err['msg']}")
-        raise ValueError("; ".join(parts)) from None
-    except (TypeError, ValueError, RecursionError) as exc:  # pragma: no cover - pydantic wraps these
-        raise ValueError(f"cannot read the object: {type(exc).__name__}") from None
 
 
 def pool_intervals(pool: IPAddressPool) -> tuple[Interval, ...]:
@@ -149,7 +125,7 @@ class ClusterState:
         if not name:
             return
         try:
-            obj = load_config_object(model, dict(raw))
+            obj = load_object(model, dict(raw))
         except ValueError as exc:
             self.problems[f"{model.api.kind}/{name}"] = str(exc)
             self.remove_config(model, name)
@@ -225,10 +201,7 @@ class ClusterState:
     # --- Services, Namespaces, Nodes -----------------------------------------------------------------
 
     def apply_service(self, raw: Mapping[str, Any]) -> None:
-        try:
-            view = service_view(raw)
-        except (TypeError, ValueError, AttributeError, KeyError):
-            return  # the apiserver never stores such a Service; nothing to index
+        view = service_view(raw)  # never raises: wrongly typed fields read as absent
         if not view.name:
             return
         self.remove_service(view.key)

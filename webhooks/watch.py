@@ -12,6 +12,7 @@ from typing import Any
 
 from crds.meta import Resource
 from reconciler.runtime.client import ApiClient
+from reconciler.runtime.compact import compact_service, strip_bookkeeping
 from reconciler.runtime.reflector import Reflector
 from reconciler.runtime.resources import NAMESPACES, NODES, SERVICES, ObjectKey, ResourceType, split_key
 from reconciler.runtime.store import Store
@@ -48,6 +49,8 @@ def connect(store: Store, state: ClusterState) -> None:
 
 
 def reflectors(api: ApiClient, store: Store, namespace: str) -> list[Reflector]:
-    out = [Reflector(api, store, res, namespace=namespace) for res in CONFIG_RESOURCES]
-    out += [Reflector(api, store, res) for res in (SERVICES, NAMESPACES, NODES)]
+    """The Store keeps only what ClusterState reads (compact Services, no managedFields), as the controller's."""
+    out = [Reflector(api, store, res, namespace=namespace, transform=strip_bookkeeping) for res in CONFIG_RESOURCES]
+    out.append(Reflector(api, store, SERVICES, transform=compact_service))
+    out += [Reflector(api, store, res, transform=strip_bookkeeping) for res in (NAMESPACES, NODES)]
     return out

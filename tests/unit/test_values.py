@@ -176,3 +176,20 @@ def test_v1beta2_only_fields_are_dropped_going_down() -> None:
 def test_unknown_versions_are_refused() -> None:
     with pytest.raises(ValueError, match="unsupported"):
         convert_bgppeer({"apiVersion": "metallb.io/v2"}, V1BETA1)
+
+
+def test_load_object_converts_v1beta1_peers_and_explains_misfits() -> None:
+    from crds.objects import load_object
+
+    old = {
+        "apiVersion": V1BETA1,
+        "kind": "BGPPeer",
+        "metadata": {"name": "p"},
+        "spec": {"myASN": 1, "peerASN": 2, "peerAddress": "1.2.3.4", "holdTime": "90s"},
+    }
+    peer = load_object(BGPPeer, old)
+    assert peer.api_version == V1BETA2 and peer.spec.hold_time == "90s" and peer.spec.peer_port == 179
+    with pytest.raises(ValueError, match=r"^spec\.myASN: "):
+        load_object(BGPPeer, {"apiVersion": V1BETA2, "kind": "BGPPeer", "spec": {"myASN": -1, "peerASN": 2}})
+    with pytest.raises(ValueError, match="not a JSON object"):
+        load_object(BGPPeer, ["x"])
