@@ -44,10 +44,6 @@ class Outcome:
     """Addresses released because the Service left our class (or lost it on the way to another type);
     the controller clears its status only where it still shows exactly these."""
 
-    @property
-    def released(self) -> bool:
-        return self.managed and not self.ips
-
 
 def _family_of(ips: Iterable[IP]) -> str:
     fams = {f for f, _ in ips}

@@ -141,7 +141,6 @@ class ServiceController:
         self.config_errors: tuple[str, ...] = ()
         self.initialized = False
         self.pending: set[str] = set()
-        self._last_parsed: Any = None
 
     # --- wiring --------------------------------------------------------------------------------------
 
