@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test lint unit e2e demo bench crds testenv cluster clean
+.PHONY: venv sysdeps test lint unit e2e demo bench crds testenv cluster clean
 
 venv: $(STAMP)
 
@@ -27,7 +27,11 @@ unit: venv
 e2e: venv testenv
 	$(BIN)/pytest tests/e2e -q
 
-test: venv testenv lint
+# Debian packages for the component tests (root only; see the script).
+sysdeps:
+	@bash tests/sysdeps.sh
+
+test: venv testenv sysdeps lint
 	$(BIN)/pytest -q
 
 crds: venv

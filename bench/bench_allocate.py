@@ -10,8 +10,8 @@ from typing import Any
 
 from crds.config import ClusterResources, Config, ParseOptions, parse_config
 from crds.types import IPAddressPool
-from reconciler.balancer import allocate_all, converge
-from reconciler.services import ServiceView, service_view
+from reconciler.core.balancer import allocate_all, converge
+from reconciler.core.services import ServiceView, service_view
 
 SERVICES = 10_000
 

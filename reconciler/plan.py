@@ -20,10 +20,9 @@ from crds.config import Config, ParseOptions, parse_config
 from crds.manifests import Document, read_documents
 from crds.schema import dump_yaml
 from crds.validate import Problem, load_objects
-
-from .allocator import IP, Allocator
-from .balancer import Outcome, allocate_all
-from .services import ALLOCATED_FROM_POOL, ServiceView, service_view
+from reconciler.core.allocator import IP, Allocator
+from reconciler.core.balancer import Outcome, allocate_all
+from reconciler.core.services import ALLOCATED_FROM_POOL, ServiceView, service_view
 
 __all__ = ["PlanRow", "plan", "register"]
 

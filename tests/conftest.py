@@ -5,6 +5,12 @@ from __future__ import annotations
 import os
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Wall-clock deadlines per example make property tests flaky on a loaded 2-core machine; the properties, not
+# the speed, are under test here (speed lives in `make bench`).
+settings.register_profile("pymetallb", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("pymetallb")
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 

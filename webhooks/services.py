@@ -1,7 +1,7 @@
 """Admission rules for Services (beyond MetalLB, whose webhook never looks at Services). Pure.
 
 Only ``type: LoadBalancer`` Services of pymetallb's class are judged; every other Service is allowed untouched.
-The annotations are read by ``reconciler.services.service_view`` (the controller's reader, with MetalLB's texts)
+The annotations are read by ``reconciler.core.services.service_view`` (the controller's reader, with MetalLB's texts)
 and checked against the current config and the other Services, with the allocator's own checks:
 
 * ``metallb.io/address-pool`` names an existing pool;
@@ -29,8 +29,8 @@ from typing import Any
 from crds.addresses import format_ip
 from crds.config import Config
 from crds.text import go_quote
-from reconciler.allocator import IP, AllocationError, Allocator, format_ips
-from reconciler.services import (
+from reconciler.core.allocator import IP, AllocationError, Allocator, format_ips
+from reconciler.core.services import (
     ALLOCATED_FROM_POOL,
     ANNOTATION_ADDRESS_POOL,
     ANNOTATION_ALLOW_SHARED_IP,

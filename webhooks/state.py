@@ -24,8 +24,8 @@ from crds.config import BgpMode, ClusterResources, LabeledObject, ParseOptions, 
 from crds.meta import Resource
 from crds.objects import load_object
 from crds.types import BFDProfile, BGPAdvertisement, BGPPeer, Community, IPAddressPool, L2Advertisement
-from reconciler.allocator import IP
-from reconciler.services import ServiceView, service_view
+from reconciler.core.allocator import IP
+from reconciler.core.services import ServiceView, service_view
 
 __all__ = [
     "CONFIG_KINDS",

@@ -6,7 +6,7 @@ from typing import Any
 
 from crds.config import ClusterResources, Config, ParseOptions, parse_config
 from crds.types import IPAddressPool
-from reconciler.services import ServiceView, service_view
+from reconciler.core.services import ServiceView, service_view
 
 
 def config(**pools: Any) -> Config:

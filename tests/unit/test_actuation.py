@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from reconciler.actuation import (
+from reconciler.core.actuation import (
     configuration_state_status,
     pool_status_patch,
     service_metadata_patch,
     service_status_patch,
 )
-from reconciler.allocator import PoolCounters
+from reconciler.core.allocator import PoolCounters
 
 
 def merge(obj: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:

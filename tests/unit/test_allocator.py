@@ -9,8 +9,8 @@ import pytest
 from alloc_helpers import config, service, shared
 
 from crds.addresses import format_ip
-from reconciler.allocator import Allocator
-from reconciler.balancer import Outcome, allocate_all, converge
+from reconciler.core.allocator import Allocator
+from reconciler.core.balancer import Outcome, allocate_all, converge
 
 
 def ips(outcome: Outcome) -> list[str]:

@@ -11,9 +11,9 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from crds.addresses import format_ip
 from crds.config import Config
-from reconciler.allocator import Allocator
-from reconciler.balancer import allocate_all, converge
-from reconciler.services import ServiceView
+from reconciler.core.allocator import Allocator
+from reconciler.core.balancer import allocate_all, converge
+from reconciler.core.services import ServiceView
 
 POOL_SHAPES = {
     "a": [["10.0.0.0/30"], ["10.0.0.0/31"], ["10.0.0.1-10.0.0.3"]],

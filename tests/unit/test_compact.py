@@ -6,9 +6,9 @@ from typing import Any
 
 from alloc_helpers import service
 
-from reconciler.actuation import service_metadata_patch, service_status_patch
+from reconciler.core.actuation import service_metadata_patch, service_status_patch
+from reconciler.core.services import service_view
 from reconciler.runtime.compact import compact_service, strip_bookkeeping
-from reconciler.services import service_view
 
 
 def full(view_kwargs: dict[str, Any]) -> dict[str, Any]:

@@ -8,12 +8,12 @@ import pytest
 from alloc_helpers import config, service
 from prometheus_client import CollectorRegistry
 
-from reconciler.allocator import Allocator
-from reconciler.balancer import converge
+from reconciler.controller.service_controller import ControllerSettings, ServiceController
+from reconciler.core.allocator import Allocator
+from reconciler.core.balancer import converge
 from reconciler.runtime.metrics import ExactCounters
 from reconciler.runtime.store import Store
 from reconciler.runtime.workqueue import WorkQueue
-from reconciler.service_controller import ControllerSettings, ServiceController
 
 pytestmark = pytest.mark.anyio
 

@@ -14,8 +14,7 @@ from typing import Any, cast
 
 from crds.addresses import parse_ip
 from crds.text import go_quote
-
-from .allocator import IP, Family, Policy, Port, ServiceRequest
+from reconciler.core.allocator import IP, Family, Policy, Port, ServiceRequest
 
 __all__ = [
     "ALLOCATED_FROM_POOL",

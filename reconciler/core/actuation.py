@@ -10,9 +10,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from crds.addresses import format_ip
-
-from .allocator import IP, PoolCounters
-from .services import ALLOCATED_FROM_POOL
+from reconciler.core.allocator import IP, PoolCounters
+from reconciler.core.services import ALLOCATED_FROM_POOL
 
 __all__ = [
     "POOL_CONDITION",

@@ -66,7 +66,7 @@ class Port:
 
 @dataclass(frozen=True, slots=True)
 class ServiceRequest:
-    """What the allocator needs to know of a Service (built by ``reconciler.services``).
+    """What the allocator needs to know of a Service (built by ``reconciler.core.services``).
 
     One is kept per allocation (``Allocator._requests``), so its mappings and sets are shared, never copied:
     ``labels`` is the Store's own dict, ``namespace_labels`` the Namespace's, ``ports`` an interned frozenset.

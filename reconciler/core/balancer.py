@@ -14,9 +14,8 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from crds.config import Config
-
-from .allocator import IP, Allocation, AllocationError, Allocator, ServiceRequest, format_ips
-from .services import ServiceView
+from reconciler.core.allocator import IP, Allocation, AllocationError, Allocator, ServiceRequest, format_ips
+from reconciler.core.services import ServiceView
 
 __all__ = ["Event", "Outcome", "allocate_all", "converge"]
 

@@ -29,18 +29,22 @@ from prometheus_client import CollectorRegistry, Gauge
 from crds.config import ClusterResources, Config, LabeledObject, ParseOptions, parse_config
 from crds.objects import load_object
 from crds.types import Community, ConfigurationState, IPAddressPool
-
-from .actuation import configuration_state_status, pool_status_patch, service_metadata_patch, service_status_patch
-from .allocator import AllocationError, Allocator
-from .balancer import Outcome, converge
-from .runtime.client import ApiClient
-from .runtime.errors import NotFound
-from .runtime.events import EventRecorder
-from .runtime.metrics import ExactCounters
-from .runtime.resources import NAMESPACES, SERVICES, ResourceType
-from .runtime.store import Store
-from .runtime.workqueue import WorkQueue
-from .services import ServiceView, service_view
+from reconciler.core.actuation import (
+    configuration_state_status,
+    pool_status_patch,
+    service_metadata_patch,
+    service_status_patch,
+)
+from reconciler.core.allocator import AllocationError, Allocator
+from reconciler.core.balancer import Outcome, converge
+from reconciler.core.services import ServiceView, service_view
+from reconciler.runtime.client import ApiClient
+from reconciler.runtime.errors import NotFound
+from reconciler.runtime.events import EventRecorder
+from reconciler.runtime.metrics import ExactCounters
+from reconciler.runtime.resources import NAMESPACES, SERVICES, ResourceType
+from reconciler.runtime.store import Store
+from reconciler.runtime.workqueue import WorkQueue
 
 __all__ = ["WATCHED", "ControllerSettings", "ServiceController"]
 

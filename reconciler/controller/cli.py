@@ -16,21 +16,21 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from .runtime.client import ApiClient
-from .runtime.compact import compact_service, strip_bookkeeping
-from .runtime.controller import run_workers
-from .runtime.errors import ApiError
-from .runtime.events import EventRecorder
-from .runtime.httpserver import HttpServer
-from .runtime.leader import LeaderElector
-from .runtime.logging import setup_logging
-from .runtime.metrics import ExactCounters
-from .runtime.reflector import Reflector
-from .runtime.resources import NAMESPACES, SERVICES
-from .runtime.store import Store
-from .runtime.tasks import run_until_first_exits
-from .runtime.workqueue import WorkQueue
-from .service_controller import COMMUNITIES, POOLS, STATES, ControllerSettings, ServiceController
+from reconciler.controller.service_controller import COMMUNITIES, POOLS, STATES, ControllerSettings, ServiceController
+from reconciler.runtime.client import ApiClient
+from reconciler.runtime.compact import compact_service, strip_bookkeeping
+from reconciler.runtime.controller import run_workers
+from reconciler.runtime.errors import ApiError
+from reconciler.runtime.events import EventRecorder
+from reconciler.runtime.httpserver import HttpServer
+from reconciler.runtime.leader import LeaderElector
+from reconciler.runtime.logging import setup_logging
+from reconciler.runtime.metrics import ExactCounters
+from reconciler.runtime.reflector import Reflector
+from reconciler.runtime.resources import NAMESPACES, SERVICES
+from reconciler.runtime.store import Store
+from reconciler.runtime.tasks import run_until_first_exits
+from reconciler.runtime.workqueue import WorkQueue
 
 __all__ = ["register", "run_controller"]
 

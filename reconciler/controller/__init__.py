@@ -1,0 +1,1 @@
+"""The IP-allocating program (``pymetallb controller``)."""
