@@ -10,6 +10,7 @@ WANT=(
   ndisc6:ndisc6
   nftables:nft
   tcpdump:tcpdump
+  iputils-ping:ping
   bird2:bird
   frr:/usr/lib/frr/bgpd
 )
