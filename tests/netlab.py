@@ -72,8 +72,13 @@ class Host:
         """The argv that runs ``args`` inside this host's namespace."""
         return ["ip", "netns", "exec", self.netns, *args]
 
-    def run(self, *args: str, check: bool = True, timeout: float = 30, input: str | None = None) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(self.cmd(*args), check=check, capture_output=True, text=True, timeout=timeout, input=input)
+    def run(
+        self, *args: str, check: bool = True, timeout: float = 30, input: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """Run a command in this namespace and capture its output (raises on failure when ``check``)."""
+        return subprocess.run(
+            self.cmd(*args), check=check, capture_output=True, text=True, timeout=timeout, input=input
+        )
 
     def popen(self, args: Sequence[str], **kwargs: object) -> subprocess.Popen[bytes]:
         """Start a long-running process in this namespace; the lab stops it on close."""
