@@ -142,6 +142,7 @@ class ApiClient:
         namespace: str | None = None,
         *,
         label_selector: str | Mapping[str, str] | None = None,
+        field_selector: str | Mapping[str, str] | None = None,
         page_size: int = 500,
         transform: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
     ) -> tuple[builtins.list[dict[str, Any]], str]:
@@ -152,6 +153,8 @@ class ApiClient:
         params: dict[str, str] = {"limit": str(page_size)}
         if label_selector:
             params["labelSelector"] = _selector(label_selector)
+        if field_selector:
+            params["fieldSelector"] = _selector(field_selector)
         items: builtins.list[dict[str, Any]] = []
         rv = ""
         while True:
@@ -176,6 +179,7 @@ class ApiClient:
         timeout_seconds: int,
         allow_bookmarks: bool = True,
         label_selector: str | Mapping[str, str] | None = None,
+        field_selector: str | Mapping[str, str] | None = None,
     ) -> AsyncIterator[WatchEvent]:
         """One watch stream from ``resource_version``; ends when the server closes it (after ``timeout_seconds``)."""
         self._check_open()
@@ -188,6 +192,8 @@ class ApiClient:
             params["allowWatchBookmarks"] = "true"
         if label_selector:
             params["labelSelector"] = _selector(label_selector)
+        if field_selector:
+            params["fieldSelector"] = _selector(field_selector)
         path = res.collection_path(namespace)
         # The margin covers a server that is slow to close at timeoutSeconds; past it the connection is dead.
         read_timeout = float(timeout_seconds) + 30.0
