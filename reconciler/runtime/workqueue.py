@@ -18,6 +18,7 @@ Not promised: ``len()`` is a snapshot; never gate work on it (client-go's warnin
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import itertools
 import logging
@@ -202,10 +203,8 @@ class WorkQueue(Generic[K]):
                 self.add(key)
                 continue
             self._delay_wakeup.clear()
-            try:
+            with contextlib.suppress(TimeoutError):  # the deadline came: loop and serve it
                 await wait_for(self.clock, self._delay_wakeup.wait(), wait)
-            except TimeoutError:
-                pass
 
     def _delays_done(self, task: asyncio.Task[None]) -> None:
         if not task.cancelled() and task.exception() is not None:
