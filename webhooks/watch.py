@@ -8,18 +8,17 @@ kind to be synced (``/readyz``): before that the webhook would judge against a p
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from crds.meta import Resource
-from reconciler.runtime.client import ApiClient
 from reconciler.runtime.compact import compact_service, strip_bookkeeping
-from reconciler.runtime.reflector import Reflector
 from reconciler.runtime.resources import NAMESPACES, NODES, SERVICES, ObjectKey, ResourceType, split_key
 from reconciler.runtime.store import Store
 
 from .state import CONFIG_KINDS, ClusterState
 
-__all__ = ["CONFIG_RESOURCES", "connect", "reflectors"]
+__all__ = ["CONFIG_RESOURCES", "connect", "watched"]
 
 CONFIG_RESOURCES: dict[ResourceType, type[Resource]] = {ResourceType.of(m): m for m in CONFIG_KINDS}
 
@@ -48,9 +47,15 @@ def connect(store: Store, state: ClusterState) -> None:
     store.subscribe(on_change)
 
 
-def reflectors(api: ApiClient, store: Store, namespace: str) -> list[Reflector]:
-    """The Store keeps only what ClusterState reads (compact Services, no managedFields), as the controller's."""
-    out = [Reflector(api, store, res, namespace=namespace, transform=strip_bookkeeping) for res in CONFIG_RESOURCES]
-    out.append(Reflector(api, store, SERVICES, transform=compact_service))
-    out += [Reflector(api, store, res, transform=strip_bookkeeping) for res in (NAMESPACES, NODES)]
+Transform = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+def watched(namespace: str) -> list[tuple[ResourceType, str | None, Transform]]:
+    """What to reflect (kind, namespace or None for cluster-wide, Store transform): the Store keeps only what
+    ClusterState reads (compact Services, no managedFields), as the controller's."""
+    out: list[tuple[ResourceType, str | None, Transform]] = [
+        (res, namespace, strip_bookkeeping) for res in CONFIG_RESOURCES
+    ]
+    out.append((SERVICES, None, compact_service))
+    out += [(res, None, strip_bookkeeping) for res in (NAMESPACES, NODES)]
     return out
