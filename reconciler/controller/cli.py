@@ -1,4 +1,4 @@
-"""``pymetallb controller``: ``ServiceController`` on the program shell (reflectors, work loop, leader election,
+"""``pymetallb controller``: ``Controller`` on the program shell (reflectors, work loop, leader election,
 health and metrics). Registered with the ``pymetallb`` command through the ``pymetallb.commands`` entry point.
 """
 
@@ -8,7 +8,10 @@ import argparse
 import logging
 from typing import Any
 
-from reconciler.controller.service_controller import COMMUNITIES, POOLS, STATES, ControllerSettings, ServiceController
+from reconciler.controller.controller import Controller
+from reconciler.controller.keys import CONFIG, STATE, Key
+from reconciler.controller.resources import COMMUNITIES, POOLS, STATES
+from reconciler.controller.state import ControllerSettings
 from reconciler.runtime.compact import compact_service, strip_bookkeeping
 from reconciler.runtime.controller import run_workers
 from reconciler.runtime.events import EventRecorder
@@ -26,10 +29,10 @@ LEASE_NAME = "pymetallb-controller"
 async def wire_controller(program: Program) -> None:
     """Reflectors, the controller and its work loop (under the Lease when ``--leader-elect``)."""
     args = program.args
-    queue: WorkQueue[str] = WorkQueue(name="controller", clock=program.clock)
+    queue: WorkQueue[Key] = WorkQueue(name="controller", clock=program.clock)
     recorder = EventRecorder(program.client, "metallb-controller")
     settings = ControllerSettings(namespace=args.namespace, lb_class=args.lb_class)
-    ctl = ServiceController(
+    ctl = Controller(
         program.client,
         program.store,
         queue,
@@ -51,8 +54,8 @@ async def wire_controller(program: Program) -> None:
     async def work() -> None:
         log.info("leading: starting the work loop", extra={"op": "leader", "event": "startedLeading"})
         await program.store.wait_synced(SERVICES, NAMESPACES, POOLS, COMMUNITIES)
-        queue.add("config")
-        queue.add("state")
+        queue.add(CONFIG)
+        queue.add(STATE)
         await run_workers(queue, ctl.reconcile, workers=1, name="controller", logger=log)
 
     async def finish_in_flight() -> None:

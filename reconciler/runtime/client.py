@@ -4,7 +4,7 @@ Promises:
 
 * Every call builds its URL from a ``ResourceType`` (no discovery), sends JSON, and returns plain ``dict`` objects.
 * Every failure surfaces as an ``errors.ApiError`` subclass, chained to the library exception (``from exc``). This
-  module is the only place that knows the HTTP library, aiohttp (STYLE habit 5).
+  module is the only place that knows the HTTP library, aiohttp (docs/architecture.md, "Errors").
 * ``list()`` pages with ``limit``/``continue`` and returns the items (``apiVersion``/``kind`` filled in, as the server
   omits them in lists) with the list's ``resourceVersion``: the point a watch resumes from.
 * ``watch()`` is one stream: it asks for bookmarks and a server-side timeout, yields every event the server sends

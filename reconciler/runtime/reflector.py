@@ -8,7 +8,7 @@ seen, bookmarks included → on 410 Gone (an HTTP answer or an in-stream ``ERROR
 
 Promises:
 
-* No hot loop. kr8s re-watches from the same expired resourceVersion on 410 and spins (ecosystem.md §2); here the
+* No hot loop. kr8s re-watches from the same expired resourceVersion on 410 and spins (docs/contributing.md); here the
   first 410 relists at once, and a 410 that comes again before any event got through waits a backoff first. A stream
   that ends at once without any event also counts as a failure.
 * Other errors (connection refused, 5xx, 403...) wait an exponential backoff with jitter (``settings``), reset after

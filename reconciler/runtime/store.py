@@ -14,8 +14,8 @@ Promises:
 * Subscribers (sync callbacks ``(res, key, old, new)``) are called after each change is visible, for every key that
   changed: ``old is None`` for a new key, ``new is None`` for a deleted one. An unchanged object (same
   resourceVersion) after a relist is not reported. A callback that raises is logged and does not stop the others.
-* ``synced(res)`` is false until the first full list of the kind is in; ``wait_synced(*res)`` waits for all (STYLE
-  habit 7: nothing is decided before sync).
+* ``synced(res)`` is false until the first full list of the kind is in; ``wait_synced(*res)`` waits for all
+  (nothing is decided before sync: docs/architecture.md).
 
 Not promised: ordering across kinds, or any history; a subscriber learns a key changed, then reads the Store.
 """
