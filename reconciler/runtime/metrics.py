@@ -2,8 +2,8 @@
 
 Why: MetalLB's Go counters have no ``_total`` suffix (``metallb_layer2_requests_received``); prometheus_client
 always exposes a Counter as ``<name>_total`` plus ``<name>_created``, and a custom "counter" family prints
-``_total`` on the HELP/TYPE lines but not on the samples (checked against prometheus_client 0.26). So counters that must keep MetalLB's
-names are kept here and rendered by us, exactly as client_golang does:
+``_total`` on the HELP/TYPE lines but not on the samples (checked against prometheus_client 0.26). So counters
+that must keep MetalLB's names are kept here and rendered by us, exactly as client_golang does:
 
     # HELP metallb_layer2_requests_received Number of l2 requests received for owned IPs
     # TYPE metallb_layer2_requests_received counter
