@@ -26,7 +26,7 @@ from .rotation import SECRET_NAME, FileCerts, SelfManagedCerts
 from .server import add_webhook_routes
 from .state import ClusterState, WebhookSettings
 from .tls import CertFiles, ServingContext
-from .watch import connect, watched
+from .watch import watched
 
 __all__ = ["register", "run"]
 
@@ -76,10 +76,9 @@ async def wire_webhook(program: Program) -> None:
     """Watches into ``ClusterState``, certificates, and the review routes on the shell's server over TLS."""
     args = program.args
     settings = WebhookSettings(namespace=args.namespace, lb_class=args.lb_class, bgp_mode=args.bgp_mode)
-    state = ClusterState(settings)
+    state = ClusterState(settings, program.store)
     api = program.client
     serving = ServingContext()
-    connect(program.store, state)
     for res, namespace, transform in watched(args.namespace):
         program.reflect(res, namespace=namespace, transform=transform)
 

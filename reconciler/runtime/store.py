@@ -76,7 +76,7 @@ class Store:
             keys = self._index[res][name].get(value, ())
         except KeyError:
             raise KeyError(f"Store.by_index: {res.plural} has no index {name!r}") from None
-        objs = self._objects[res]
+        objs = self._objects.get(res, {})
         return [objs[k] for k in sorted(keys)]
 
     def index_values(self, res: ResourceType, name: str) -> builtins.list[str]:

@@ -134,3 +134,9 @@ def test_an_unknown_index_or_a_duplicate_index_is_refused() -> None:
     store.add_index(CONFIGMAPS, "svc", _by_label)
     with pytest.raises(ValueError, match="already has an index"):
         store.add_index(CONFIGMAPS, "svc", _by_label)
+
+
+def test_an_index_of_a_kind_never_stored_answers_empty() -> None:
+    store = Store()
+    store.add_index(SERVICES, "svc", _by_label)
+    assert store.by_index(SERVICES, "svc", "x") == []
