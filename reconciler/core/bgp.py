@@ -190,6 +190,7 @@ class BGPSelection:
         self.lb_class = lb_class
         self._index = PoolIndex(config.pools)
         self._ad_nodes: dict[int, frozenset[str]] = {}
+        self._active: dict[str, tuple[str, ...]] = {}
 
     def ad_nodes(self, ad: BGPAdvertisementConfig) -> frozenset[str]:
         """The Nodes an advertisement covers: all without ``nodeSelectors``, else those any selects."""
@@ -205,13 +206,17 @@ class BGPSelection:
     def active_peers(self, node: str) -> tuple[str, ...]:
         """The BGPPeers with a session on ``node``: empty ``nodeSelectors`` or any matching its labels (a node
         the API does not know has no labels)."""
-        view = self.nodes.get(node)
-        labels = view.labels if view is not None else {}
-        return tuple(
-            name
-            for name, p in sorted(self.config.peers.items())
-            if not p.node_selectors or _matches_any(p.node_selectors, labels)
-        )
+        found = self._active.get(node)
+        if found is None:
+            view = self.nodes.get(node)
+            labels = view.labels if view is not None else {}
+            found = tuple(
+                name
+                for name, p in sorted(self.config.peers.items())
+                if not p.node_selectors or _matches_any(p.node_selectors, labels)
+            )
+            self._active[node] = found
+        return found
 
     def decide(self, node: str, view: ServiceView, slices: Sequence[EndpointSliceView]) -> BGPDecision:
         """Whether ``node`` announces the Service over BGP, what, and to whom; or why not."""
@@ -246,30 +251,37 @@ class BGPSelection:
         return BGPDecision(view.key, ips, advertisements=advs, peers=peers)
 
     def routes(self, node: str, decisions: Iterable[BGPDecision]) -> dict[str, dict[Cidr, RouteAttributes]]:
-        """Per peer with a session on ``node``, the whole table it must hold (every such peer has an entry)."""
-        merged: dict[str, dict[Cidr, tuple[set[Community], int]]] = {p: {} for p in self.active_peers(node)}
+        """Per peer with a session on ``node``, the whole table it must hold (every such peer has an entry),
+        prefixes in address order."""
+        merged: dict[str, dict[Cidr, tuple[frozenset[Community], int]]] = {p: {} for p in self.active_peers(node)}
         for d in decisions:
             for adv in d.advertisements:
                 for peer, table in merged.items():
-                    if not adv.for_peer(peer):
+                    if adv.peers and peer not in adv.peers:
                         continue
                     found = table.get(adv.prefix)
                     if found is None:
-                        table[adv.prefix] = (set(adv.communities), adv.local_pref)
-                    else:
-                        found[0].update(adv.communities)
-                        table[adv.prefix] = (found[0], max(found[1], adv.local_pref))
+                        table[adv.prefix] = (adv.communities, adv.local_pref)
+                    elif found != (adv.communities, adv.local_pref):
+                        table[adv.prefix] = (found[0] | adv.communities, max(found[1], adv.local_pref))
+        # Most routes carry the same few attribute sets: build each RouteAttributes once.
+        built: dict[tuple[frozenset[Community], int, bool], RouteAttributes] = {}
         out: dict[str, dict[Cidr, RouteAttributes]] = {}
         for peer, table in merged.items():
             ibgp = peer_is_ibgp(self.config.peers[peer])
-            out[peer] = {
-                prefix: RouteAttributes(
-                    communities=tuple(sorted(c for c in comms if not c.large)),
-                    large_communities=tuple(sorted(c for c in comms if c.large)),
-                    local_pref=pref if ibgp and pref else None,
-                )
-                for prefix, (comms, pref) in sorted(table.items())
-            }
+            routes: dict[Cidr, RouteAttributes] = {}
+            for prefix in sorted(table, key=lambda c: (c.family, c.network, c.prefixlen)):
+                comms, pref = table[prefix]
+                attrs = built.get((comms, pref, ibgp))
+                if attrs is None:
+                    attrs = RouteAttributes(
+                        communities=tuple(sorted(c for c in comms if not c.large)),
+                        large_communities=tuple(sorted(c for c in comms if c.large)),
+                        local_pref=pref if ibgp and pref else None,
+                    )
+                    built[(comms, pref, ibgp)] = attrs
+                routes[prefix] = attrs
+            out[peer] = routes
         return out
 
 

@@ -313,7 +313,7 @@ def test_election_is_global_but_interfaces_are_per_node() -> None:
     winners = [n for n, d in got.items() if d.announce]
     assert len(winners) == 1
     assert got[winners[0]].interfaces == {"iris1": {"eth0"}, "iris2": {"eth1"}}[winners[0]]
-    assert {d.owner for d in got.values()} == {winners[0]}
+    assert {n: d.owner for n, d in got.items()} == {n: (n if n == winners[0] else None) for n in IRIS}
 
 
 def test_no_advertisement_for_service_and_node() -> None:
