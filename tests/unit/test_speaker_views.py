@@ -7,6 +7,9 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
+from reconciler.core.announcing import Reason
+from reconciler.core.bgp import BGPDecision
+from reconciler.core.l2 import L2Decision
 from reconciler.core.nodes import (
     EXCLUDE_LB_LABEL,
     EndpointView,
@@ -15,6 +18,7 @@ from reconciler.core.nodes import (
     slices_by_service,
 )
 from reconciler.core.services import service_view
+from reconciler.core.speaker_status import service_bgp_status, service_l2_status
 
 NODE: dict[str, Any] = {
     "apiVersion": "v1",
@@ -121,3 +125,28 @@ def test_views_never_raise(obj: dict[str, Any]) -> None:
     assert isinstance(n.name, str) and all(isinstance(ip, str) for ip in n.internal_ips)
     assert all(isinstance(e.can_serve, bool) for e in s.endpoints)
     slices_by_service([s])
+
+
+def test_status_objects_follow_metallb_shapes() -> None:
+    announced = L2Decision("shop/web", ((4, 1),), owner="n1", interfaces=frozenset({"eth1", "eth0"}))
+    l2 = service_l2_status("n1", announced, "metallb-system")
+    assert l2 is not None
+    assert l2["metadata"]["labels"] == {
+        "metallb.io/node": "n1",
+        "metallb.io/service-name": "web",
+        "metallb.io/service-namespace": "shop",
+    }
+    assert l2["status"] == {
+        "node": "n1",
+        "serviceName": "web",
+        "serviceNamespace": "shop",
+        "interfaces": [{"name": "eth0"}, {"name": "eth1"}],
+    }
+    all_interfaces = service_l2_status("n1", L2Decision("shop/web", owner="n1"), "metallb-system")
+    assert all_interfaces is not None and "interfaces" not in all_interfaces["status"]
+    assert service_l2_status("n1", L2Decision("shop/web", reason=Reason.NOT_OWNER), "metallb-system") is None
+    bgp = service_bgp_status("n1", BGPDecision("shop/web", peers=("tor-b", "tor-a")), "metallb-system")
+    assert (
+        bgp is not None and bgp["metadata"]["generateName"] == "bgp-" and bgp["status"]["peers"] == ["tor-a", "tor-b"]
+    )
+    assert service_bgp_status("n1", BGPDecision("shop/web"), "metallb-system") is None  # announced to no peer
