@@ -26,7 +26,7 @@ passed in (see ``l2``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import cast
 
@@ -250,12 +250,20 @@ class BGPSelection:
         peers = tuple(p for p in self.active_peers(node) if any(a.for_peer(p) for a in advs))
         return BGPDecision(view.key, ips, advertisements=advs, peers=peers)
 
-    def routes(self, node: str, decisions: Iterable[BGPDecision]) -> dict[str, dict[Cidr, RouteAttributes]]:
+    def routes(
+        self, node: str, decisions: Iterable[BGPDecision], *, only: Collection[Cidr] | None = None
+    ) -> dict[str, dict[Cidr, RouteAttributes]]:
         """Per peer with a session on ``node``, the whole table it must hold (every such peer has an entry),
-        prefixes in address order."""
+        prefixes in address order.
+
+        ``only``: compute just these prefixes (a prefix absent from a peer's result is to be withdrawn from
+        it). After one Service changes, the speaker passes the prefixes of its old and new decisions, and the
+        cost is one set lookup per advertisement instead of rebuilding every table."""
         merged: dict[str, dict[Cidr, tuple[frozenset[Community], int]]] = {p: {} for p in self.active_peers(node)}
         for d in decisions:
             for adv in d.advertisements:
+                if only is not None and adv.prefix not in only:
+                    continue
                 for peer, table in merged.items():
                     if adv.peers and peer not in adv.peers:
                         continue

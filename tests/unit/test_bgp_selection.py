@@ -522,3 +522,16 @@ def test_plan_shows_every_announcing_node_and_why_the_others_do_not() -> None:
     assert plan.announcers == {"iris": ("peer1", "peer2")}
     assert plan.reasons == {ME: Reason.NO_LOCAL_ENDPOINTS, "edge": Reason.NOT_OWNER}
     assert plan.prefixes == (cidr("10.20.30.1/32"),)
+
+
+def test_routes_for_some_prefixes_equal_the_full_tables_restricted_to_them() -> None:
+    config = cfg(pool(bgp=[bgpad("a", agg=24, communities=("0:1",)), bgpad("b", communities=("0:2",))]), peers=[PEER1])
+    views = [svc(f"s{i}", f"10.20.30.{i}") for i in (1, 2, 3)]
+    selection = BGPSelection(config, NODES)
+    decisions = [selection.decide(ME, v, eps([ep(ME)], service=v.name)) for v in views]
+    full = selection.routes(ME, decisions)
+    only = {cidr("10.20.30.2/32"), cidr("10.20.30.0/24"), cidr("10.20.30.9/32")}
+    assert selection.routes(ME, decisions, only=only) == {
+        "peer1": {p: a for p, a in full["peer1"].items() if p in only}
+    }
+    assert set(full["peer1"]) == {cidr(f"10.20.30.{i}/32") for i in (1, 2, 3)} | {cidr("10.20.30.0/24")}
