@@ -215,6 +215,10 @@ class NeighborSolicitation:
     MIN_LEN = 24
 
     @property
+    def type(self) -> int:
+        return Icmp6Type.NEIGHBOR_SOLICITATION
+
+    @property
     def source_ll(self) -> bytes | None:
         return _link_layer(self.options, NdOptionType.SOURCE_LL)
 
@@ -246,6 +250,10 @@ class NeighborAdvertisement:
     options: tuple[NdOption, ...] = ()
 
     MIN_LEN = 24
+
+    @property
+    def type(self) -> int:
+        return Icmp6Type.NEIGHBOR_ADVERTISEMENT
 
     @property
     def target_ll(self) -> bytes | None:
