@@ -14,7 +14,9 @@ Promises:
   Override=0, as MetalLB sends and as RFC 4861 §7.2.4 asks of a node answering for an address it does not
   hold (a proxy); failover does not depend on Override in a solicited answer, because taking ownership sends
   unsolicited advertisements with Override=1. It carries a target link-layer option with our MAC, comes
-  from the interface's link-local address and goes to the solicitation's source, at the MAC in its option.
+  from the target address itself (as Linux answers for its own addresses; tools such as ``ndisc6`` ignore an
+  answer for a global address that comes from a link-local one) and goes to the solicitation's source, at
+  the MAC in its option.
 - Echo: with ``answer_ping``, an ICMP/ICMPv6 echo request to an IP we answer for on this interface, sent to
   our MAC, gets an echo reply from that IP back to the sender's MAC (the kernel never sees the VIP).
 - Duplicates: an ARP packet whose sender IP, or a Neighbor Advertisement whose target, is an IP we answer for
@@ -86,7 +88,6 @@ class DropReason(enum.Enum):
     OTHER_PROTOCOL = "otherProtocol"  # neither ARP, ICMP nor ICMPv6
     HOP_LIMIT = "hopLimit"  # an ND message that crossed a router (hop limit below 255)
     PING_DISABLED = "pingDisabled"  # an echo request for a VIP without answer_ping
-    NO_LINK_LOCAL = "noLinkLocal"  # a solicitation on an interface without a link-local source address
     FROM_OURSELVES = "fromOurselves"  # sent by one of our own interfaces
 
 
@@ -141,7 +142,6 @@ class PortView:
 
     name: str
     mac: bytes
-    link_local: IPv6Address | None
     owned: frozenset[IPAddress]
     owned_any: frozenset[IPAddress]
     our_macs: frozenset[bytes]
@@ -208,12 +208,10 @@ def _solicitation(view: PortView, eth: Ethernet, ip6: Ipv6, ns: NeighborSolicita
         return Reply((), Dropped(DropReason.NO_SOURCE_LL, view.name, ns.target))
     if ns.target not in view.owned:
         return Reply((), _not_owned(view, ns.target))
-    if view.link_local is None:
-        return Reply((), Dropped(DropReason.NO_LINK_LOCAL, view.name, ns.target))
     na = NeighborAdvertisement(
         ns.target, solicited=True, override=False, options=(NdOption.link_layer(NdOptionType.TARGET_LL, view.mac),)
     )
-    packet = Ipv6.icmp6(view.link_local, ip6.src, na, hop_limit=ND_HOP_LIMIT)
+    packet = Ipv6.icmp6(ns.target, ip6.src, na, hop_limit=ND_HOP_LIMIT)
     frame = Ethernet(asker, view.mac, EtherType.IPV6, packet.encode()).encode()
     return Reply((frame,), Answered(AnswerKind.NDP, ns.target, view.name))
 
@@ -257,9 +255,9 @@ def gratuitous_arp(mac: bytes, ip: IPv4Address) -> tuple[bytes, bytes]:
     return request, reply
 
 
-def unsolicited_na(mac: bytes, link_local: IPv6Address, ip: IPv6Address) -> bytes:
+def unsolicited_na(mac: bytes, ip: IPv6Address) -> bytes:
     """An unsolicited Neighbor Advertisement for ``ip`` to all nodes (ff02::1) with Override=1 and
-    Solicited=0 (RFC 4861 §7.2.6), carrying our MAC as the target link-layer address."""
+    Solicited=0 (RFC 4861 §7.2.6), carrying our MAC as the target link-layer address, from ``ip`` itself."""
     na = NeighborAdvertisement(ip, override=True, options=(NdOption.link_layer(NdOptionType.TARGET_LL, mac),))
-    packet = Ipv6.icmp6(link_local, ALL_NODES, na, hop_limit=ND_HOP_LIMIT)
+    packet = Ipv6.icmp6(ip, ALL_NODES, na, hop_limit=ND_HOP_LIMIT)
     return Ethernet(multicast_mac(ALL_NODES), mac, EtherType.IPV6, packet.encode()).encode()

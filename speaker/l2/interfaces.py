@@ -35,6 +35,7 @@ from typing import Any
 
 import yaml
 
+from reconciler.runtime.tasks import create_guarded_task, stop_tasks
 from speaker.l2.codec import parse_mac
 
 __all__ = [
@@ -248,14 +249,12 @@ class InterfaceWatcher:
         self._sock = sock
         loop.add_reader(sock.fileno(), self._readable)
         self.current = await self._scanner()
-        self._task = asyncio.create_task(self._run(), name="l2-interface-watcher")
+        self._task = create_guarded_task(self._run(), name="l2-interface-watcher", logger=log, finishable=False)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await stop_tasks([self._task], timeout=5, logger=log)
         if self._sock is not None:
             asyncio.get_running_loop().remove_reader(self._sock.fileno())
             self._sock.close()

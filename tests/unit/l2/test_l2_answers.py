@@ -48,7 +48,6 @@ OUR_MAC = parse_mac("02:00:00:00:00:01")
 OTHER_OF_OURS = parse_mac("02:00:00:00:00:09")
 CLIENT_MAC = parse_mac("02:00:00:00:00:02")
 INTRUDER_MAC = parse_mac("02:00:00:00:00:66")
-LL = IPv6Address("fe80::1")
 VIP4 = IPv4Address("198.51.100.100")
 VIP6 = IPv6Address("2001:db8::100")
 ELSEWHERE4 = IPv4Address("198.51.100.101")
@@ -56,11 +55,10 @@ CLIENT4 = IPv4Address("198.51.100.2")
 CLIENT6 = IPv6Address("fe80::2")
 
 
-def view(*, answer_ping: bool = False, link_local: IPv6Address | None = LL) -> PortView:
+def view(*, answer_ping: bool = False) -> PortView:
     return PortView(
         name="eth0",
         mac=OUR_MAC,
-        link_local=link_local,
         owned=frozenset({VIP4, VIP6}),
         owned_any=frozenset({VIP4, VIP6, ELSEWHERE4}),
         our_macs=frozenset({OUR_MAC, OTHER_OF_OURS}),
@@ -140,7 +138,7 @@ def test_neighbor_solicitation_gets_a_solicited_non_override_advertisement_with_
     decoded = decode_frame(frame)  # also verifies the ICMPv6 checksum
     assert (decoded.eth.dst, decoded.eth.src) == (CLIENT_MAC, OUR_MAC)
     assert isinstance(decoded.l3, Ipv6)
-    assert (decoded.l3.src, decoded.l3.dst, decoded.l3.hop_limit) == (LL, CLIENT6, 255)
+    assert (decoded.l3.src, decoded.l3.dst, decoded.l3.hop_limit) == (VIP6, CLIENT6, 255)
     na = decoded.l4
     assert isinstance(na, NeighborAdvertisement)
     assert (na.target, na.solicited, na.override, na.router, na.target_ll) == (VIP6, True, False, False, OUR_MAC)
@@ -150,7 +148,6 @@ def test_solicitations_without_source_ll_or_off_link_or_for_others_are_not_answe
     assert dropped(respond(view(), ns_frame(source_ll=False, src=IPv6Address("::"))), DropReason.NO_SOURCE_LL)
     assert dropped(respond(view(), ns_frame(hop_limit=254)), DropReason.HOP_LIMIT)
     assert dropped(respond(view(), ns_frame(target=IPv6Address("2001:db8::7"))), DropReason.ANNOUNCE_IP)
-    assert dropped(respond(view(link_local=None), ns_frame()), DropReason.NO_LINK_LOCAL)
 
 
 def test_another_mac_advertising_our_ipv6_is_a_duplicate_announcer() -> None:
@@ -208,9 +205,10 @@ def test_gratuitous_arp_is_a_broadcast_request_and_reply_claiming_the_ip() -> No
 
 
 def test_unsolicited_na_overrides_and_goes_to_all_nodes() -> None:
-    decoded = decode_frame(unsolicited_na(OUR_MAC, LL, VIP6))
+    decoded = decode_frame(unsolicited_na(OUR_MAC, VIP6))
     assert decoded.eth.dst == bytes.fromhex("333300000001")
-    assert isinstance(decoded.l3, Ipv6) and decoded.l3.dst == ALL_NODES and decoded.l3.hop_limit == 255
+    assert isinstance(decoded.l3, Ipv6)
+    assert (decoded.l3.src, decoded.l3.dst, decoded.l3.hop_limit) == (VIP6, ALL_NODES, 255)
     assert decoded.l4 == NeighborAdvertisement(
         VIP6, solicited=False, override=True, options=(NdOption.link_layer(NdOptionType.TARGET_LL, OUR_MAC),)
     )
