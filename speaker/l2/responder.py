@@ -11,7 +11,12 @@ Promises:
 - ``set_desired`` takes effect before it returns: withdrawn IPs are no longer answered, newly owned IPs have
   had their first gratuitous ARP (request and reply) / unsolicited NA (Override=1) sent on every interface
   that serves them, and the solicited-node multicast groups of the IPv6 ones are joined (refcounted per
-  interface: two VIPs with the same low 24 bits share one group, which is left when the last goes).
+  interface: two VIPs with the same low 24 bits share one group, which is left when the last goes). A group
+  is joined twice: on the packet socket (PACKET_ADD_MEMBERSHIP, so the NIC's filter passes 33:33:ff:xx:xx:xx)
+  and at the IP level on a plain UDP socket (IPV6_JOIN_GROUP, so the kernel sends MLD reports and switches
+  doing MLD snooping forward the solicitations to us, as MetalLB's ``JoinGroup`` does). No capability is
+  needed for the latter; a socket holds ~2,000 groups (``net.core.optmem_max``), more sockets are opened
+  when one is full.
 - Gratuitous bursts then repeat every 1.1 s until 5 s after the last trigger (``retrigger``, a new interface,
   or a change of an IP's interfaces). Nothing is sent on withdrawal (upstream neither).
 - An interface that goes down, gains a master, or disappears stops answering at the next netlink event; a new
@@ -32,6 +37,7 @@ import asyncio
 import contextlib
 import ctypes
 import enum
+import errno
 import logging
 import re
 import socket
@@ -145,8 +151,8 @@ class Link(Protocol):
     def fileno(self) -> int: ...
     def recv_batch(self, limit: int) -> list[bytes]: ...
     def send(self, frame: bytes) -> bool: ...
-    def join(self, mac: bytes) -> None: ...
-    def leave(self, mac: bytes) -> None: ...
+    def join(self, group: IPv6Address) -> None: ...
+    def leave(self, group: IPv6Address) -> None: ...
     def close(self) -> None: ...
 
 
@@ -172,6 +178,9 @@ class RawLink:
             sock.close()
             raise
         self._sock = sock
+        self._name = iface.name
+        self._mld: list[socket.socket] = []  # UDP sockets holding IP-level memberships
+        self._mld_holder: dict[IPv6Address, socket.socket] = {}
 
     def fileno(self) -> int:
         return self._sock.fileno()
@@ -199,15 +208,55 @@ class RawLink:
             return False
         return True
 
-    def join(self, mac: bytes) -> None:
-        self._sock.setsockopt(SOL_PACKET, PACKET_ADD_MEMBERSHIP, _mreq(self._index, mac))
+    def join(self, group: IPv6Address) -> None:
+        self._sock.setsockopt(SOL_PACKET, PACKET_ADD_MEMBERSHIP, _mreq(self._index, multicast_mac(group)))
+        try:
+            self._join_ip(group)
+        except OSError as exc:  # the link-level membership still lets us hear solicitations on a plain LAN
+            log.warning(
+                "cannot join %s at the IP level on %s (no MLD report): %s",
+                group,
+                self._name,
+                exc,
+                extra={"op": "l2Join", "interface": self._name},
+            )
 
-    def leave(self, mac: bytes) -> None:
+    def _join_ip(self, group: IPv6Address) -> None:
+        mreq = group.packed + struct.pack("@I", self._index)
+        for holder in reversed(self._mld):
+            try:
+                holder.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP, mreq)
+            except OSError as exc:
+                if exc.errno not in (errno.ENOMEM, errno.ENOBUFS):
+                    raise
+                continue  # this socket is full (optmem_max)
+            self._mld_holder[group] = holder
+            return
+        holder = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+        try:
+            holder.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP, mreq)
+        except OSError:
+            holder.close()
+            raise
+        self._mld.append(holder)
+        self._mld_holder[group] = holder
+
+    def leave(self, group: IPv6Address) -> None:
         with contextlib.suppress(OSError):  # already gone with the interface
-            self._sock.setsockopt(SOL_PACKET, PACKET_DROP_MEMBERSHIP, _mreq(self._index, mac))
+            self._sock.setsockopt(SOL_PACKET, PACKET_DROP_MEMBERSHIP, _mreq(self._index, multicast_mac(group)))
+        holder = self._mld_holder.pop(group, None)
+        if holder is not None:
+            with contextlib.suppress(OSError):
+                holder.setsockopt(
+                    socket.IPPROTO_IPV6, socket.IPV6_LEAVE_GROUP, group.packed + struct.pack("@I", self._index)
+                )
 
     def close(self) -> None:
         self._sock.close()
+        for holder in self._mld:  # closing drops the memberships
+            holder.close()
+        self._mld.clear()
+        self._mld_holder.clear()
 
 
 def _mreq(index: int, mac: bytes) -> bytes:
@@ -230,7 +279,7 @@ class _Port:
     iface: Interface
     link: Link
     view: PortView
-    groups: Counter[bytes]
+    groups: Counter[IPv6Address]
 
 
 class L2Responder:
@@ -451,15 +500,15 @@ class L2Responder:
             self._sync_groups(port)
 
     def _sync_groups(self, port: _Port) -> None:
-        wanted = Counter(multicast_mac(solicited_node(ip)) for ip in port.view.owned if isinstance(ip, IPv6Address))
-        for mac in wanted.keys() - port.groups.keys():
+        wanted = Counter(solicited_node(ip) for ip in port.view.owned if isinstance(ip, IPv6Address))
+        for group in wanted.keys() - port.groups.keys():
             try:
-                port.link.join(mac)
+                port.link.join(group)
             except OSError as exc:
-                log.warning("cannot join multicast group on %s: %s", port.iface.name, exc, extra={"op": "l2Join"})
-                continue
-        for mac in port.groups.keys() - wanted.keys():
-            port.link.leave(mac)
+                log.warning("cannot join %s on %s: %s", group, port.iface.name, exc, extra={"op": "l2Join"})
+                del wanted[group]  # retried at the next rebuild
+        for group in port.groups.keys() - wanted.keys():
+            port.link.leave(group)
         port.groups = wanted
 
     def _readable(self, name: str) -> None:

@@ -98,17 +98,24 @@ def test_gratuitous_packets_teach_the_client_without_it_asking(lab: Lab, tmp_pat
     wait_for("the client's neighbor entry from the unsolicited NA", lambda: learned(VIP6))
 
 
-def test_a_withdrawn_ip_is_no_longer_answered(lab: Lab, tmp_path: Path) -> None:
+def test_a_withdrawn_ip_is_no_longer_answered_and_its_group_is_left(lab: Lab, tmp_path: Path) -> None:
     node1, _, client = two_nodes_and_a_client(lab)
     state = tmp_path / "vips"
-    state.write_text(f"{VIP4}\n{OTHER_VIP4}\n")
+    state.write_text(f"{VIP4}\n{OTHER_VIP4}\n{VIP6}\n")
     proc = start(node1, tmp_path, "--state-file", str(state))
+
+    def groups() -> str:
+        return node1.run("ip", "-6", "maddr", "show", "dev", "eth0").stdout
+
     assert answers(client, VIP4)
+    assert "ff02::1:ff00:100" in groups()  # joined at the IP level too, so MLD-snooping switches forward NS
     state.write_text(f"{OTHER_VIP4}\n")
     proc.send_signal(signal.SIGHUP)
     wait_for("the withdrawal", lambda: not answers(client, VIP4))
     assert arping_macs(client, VIP4) == set()
     assert arping_macs(client, OTHER_VIP4) == {node1.mac()}
+    assert client.run("ndisc6", "-r", "2", VIP6, "eth0", check=False).returncode != 0
+    assert "ff02::1:ff00:100" not in groups()
 
 
 def test_the_interfaces_selector_is_obeyed(lab: Lab, tmp_path: Path) -> None:

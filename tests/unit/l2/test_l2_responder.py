@@ -38,7 +38,7 @@ class FakeLink:
         self.ours, self.theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.ours.setblocking(False)
         self.sent: list[bytes] = []
-        self.groups: list[bytes] = []
+        self.groups: list[IPv6Address] = []
         self.closed = False
 
     def fileno(self) -> int:
@@ -57,11 +57,11 @@ class FakeLink:
         self.sent.append(frame)
         return True
 
-    def join(self, mac: bytes) -> None:
-        self.groups.append(mac)
+    def join(self, group: IPv6Address) -> None:
+        self.groups.append(group)
 
-    def leave(self, mac: bytes) -> None:
-        self.groups.remove(mac)
+    def leave(self, group: IPv6Address) -> None:
+        self.groups.remove(group)
 
     def close(self) -> None:
         self.closed = True
@@ -168,7 +168,7 @@ def test_solicited_node_groups_are_refcounted_per_interface() -> None:
     async def main() -> None:
         h = Harness({"eth0": ETH0})
         async with h.responder() as responder:
-            group = bytes.fromhex("3333ff000100")
+            group = IPv6Address("ff02::1:ff00:100")
             responder.set_desired({VIP6: None, VIP6_SAME_GROUP: None})
             assert h.links["eth0"].groups == [group]
             responder.set_desired({VIP6_SAME_GROUP: None})
