@@ -189,18 +189,20 @@ class BGPSelection:
         self.ignore_exclude_lb = ignore_exclude_lb
         self.lb_class = lb_class
         self._index = PoolIndex(config.pools)
-        self._ad_nodes: dict[int, frozenset[str]] = {}
+        # Keyed by identity, the ad kept beside its value so that an id is never reused while cached.
+        self._ad_nodes: dict[int, tuple[BGPAdvertisementConfig, frozenset[str]]] = {}
         self._active: dict[str, tuple[str, ...]] = {}
 
     def ad_nodes(self, ad: BGPAdvertisementConfig) -> frozenset[str]:
         """The Nodes an advertisement covers: all without ``nodeSelectors``, else those any selects."""
-        found = self._ad_nodes.get(id(ad))
-        if found is None:
-            if not ad.node_selectors:
-                found = frozenset(self.nodes)
-            else:
-                found = frozenset(n for n, v in self.nodes.items() if _matches_any(ad.node_selectors, v.labels))
-            self._ad_nodes[id(ad)] = found
+        cached = self._ad_nodes.get(id(ad))
+        if cached is not None:
+            return cached[1]
+        if not ad.node_selectors:
+            found = frozenset(self.nodes)
+        else:
+            found = frozenset(n for n, v in self.nodes.items() if _matches_any(ad.node_selectors, v.labels))
+        self._ad_nodes[id(ad)] = (ad, found)
         return found
 
     def active_peers(self, node: str) -> tuple[str, ...]:

@@ -107,33 +107,36 @@ class L2Election:
             if n in nodes and not nodes[n].network_unavailable and (ignore_exclude_lb or not nodes[n].excluded_from_lb)
         )
         self._encoded = {n: n.encode() for n in nodes}
-        # Per advertisement (keyed by identity: the Config outlives this object and is never mutated).
-        self._ad_nodes: dict[int, frozenset[str]] = {}
-        self._ad_scores: dict[int, dict[str, int]] = {}
+        # Per advertisement, keyed by identity; the ad is kept beside its value, so an id is never reused
+        # while cached (advertisements are frozen, so an identical object gives identical answers anyway).
+        self._ad_nodes: dict[int, tuple[L2AdvertisementConfig, frozenset[str]]] = {}
+        self._ad_scores: dict[int, tuple[L2AdvertisementConfig, dict[str, int]]] = {}
 
     def ad_nodes(self, ad: L2AdvertisementConfig) -> frozenset[str]:
         """The Nodes an advertisement covers: all of them without ``nodeSelectors``, else those any selects."""
-        found = self._ad_nodes.get(id(ad))
-        if found is None:
-            if not ad.node_selectors:
-                found = frozenset(self.nodes)
-            else:
-                found = frozenset(n for n, v in self.nodes.items() if _matches_any(ad.node_selectors, v.labels))
-            self._ad_nodes[id(ad)] = found
+        cached = self._ad_nodes.get(id(ad))
+        if cached is not None:
+            return cached[1]
+        if not ad.node_selectors:
+            found = frozenset(self.nodes)
+        else:
+            found = frozenset(n for n, v in self.nodes.items() if _matches_any(ad.node_selectors, v.labels))
+        self._ad_nodes[id(ad)] = (ad, found)
         return found
 
     def _scores(self, ad: L2AdvertisementConfig) -> dict[str, int]:
         """Preferred weights of one ad: per covered node, the sum of the weights whose preference matches."""
-        found = self._ad_scores.get(id(ad))
-        if found is None:
-            found = {}
-            if ad.preferred_node_selectors:
-                for n in self.ad_nodes(ad):
-                    labels = cast(dict[str, str], self.nodes[n].labels)
-                    total = sum(p.weight for p in ad.preferred_node_selectors if selector_matches(p.preference, labels))
-                    if total:
-                        found[n] = total
-            self._ad_scores[id(ad)] = found
+        cached = self._ad_scores.get(id(ad))
+        if cached is not None:
+            return cached[1]
+        found: dict[str, int] = {}
+        if ad.preferred_node_selectors:
+            for n in self.ad_nodes(ad):
+                labels = cast(dict[str, str], self.nodes[n].labels)
+                total = sum(p.weight for p in ad.preferred_node_selectors if selector_matches(p.preference, labels))
+                if total:
+                    found[n] = total
+        self._ad_scores[id(ad)] = (ad, found)
         return found
 
     def matching_ads(self, pool: str, view: ServiceView) -> list[L2AdvertisementConfig]:

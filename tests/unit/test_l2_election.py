@@ -14,7 +14,7 @@ from alloc_helpers import service
 from speaker_helpers import cfg, ep, eps, l2ad, nodes, pool, prefer, sel
 
 from crds.config import Config, L2AdvertisementConfig
-from reconciler.core.announcing import Reason
+from reconciler.core.announcing import Reason, first_ip_text
 from reconciler.core.l2 import L2Decision, L2Election, election_order, l2_announcements, l2_owners
 from reconciler.core.nodes import EndpointSliceView, EndpointView, NodeView
 from reconciler.core.services import ServiceView
@@ -551,3 +551,18 @@ def test_dual_stack_lands_on_one_node_by_its_first_ip() -> None:
 def test_endpoint_can_serve(ready: bool | None, serving: bool | None, expected: bool) -> None:
     """internal/k8s/epslices TestIsConditionReadyOrServing."""
     assert EndpointView(ready=ready, serving=serving).can_serve is expected
+
+
+@pytest.mark.parametrize(
+    ("text", "go"),
+    [
+        pytest.param("2001:0db8:0000:0000:0001:0000:0000:0001", "2001:db8::1:0:0:1", id="first-longest-zero-run"),
+        pytest.param("2001:db8:0:1:1:1:1:1", "2001:db8:0:1:1:1:1:1", id="single-zero-group-not-compressed"),
+        pytest.param("2001:DB8::A", "2001:db8::a", id="lowercase"),
+        pytest.param("10.20.30.1", "10.20.30.1", id="ipv4"),
+    ],
+)
+def test_election_key_is_gos_ip_text(text: str, go: str) -> None:
+    """The hash input must be the bytes Go's net.IP.String() gives, or mixed Go/Python clusters disagree."""
+    view = svc(text)
+    assert first_ip_text(view.current_ips) == go
