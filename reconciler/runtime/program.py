@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import inspect
 import logging
 import os
 import signal
@@ -264,6 +265,13 @@ class Program:
             except Exception:
                 self.log.exception("stop hook %s failed", name, extra={"op": "main", "event": "stopFailed"})
 
+    def discard(self) -> None:
+        """Close the roots that never ran (the body failed before ``run``): no never-awaited warnings."""
+        for coro in self._roots.values():
+            if inspect.getcoroutinestate(coro) == inspect.CORO_CREATED:
+                coro.close()
+        self._roots.clear()
+
     async def run(self) -> None:
         """Serve HTTP and run every root until one exits, a root fails, or a stop signal's hooks are done."""
         grace = float(getattr(self.args, "grace_period", 5.0))
@@ -324,6 +332,8 @@ def run_program(args: argparse.Namespace, body: Body, *, name: str) -> int:
             sys.stderr.write(f"pymetallb {name}: internal error: {exc}\n")
             return EXIT_FATAL
         finally:
+            if holder:
+                holder[0].discard()
             with contextlib.suppress(Exception):
                 await client.close()
         log.info("stopped", extra={"op": "main", "event": "stopped"})
