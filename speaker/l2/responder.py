@@ -420,10 +420,14 @@ class L2Responder:
     def _interfaces_changed(self, inventory: Mapping[str, Interface]) -> None:
         if self.state is not ResponderState.OPENED:
             return
-        before = {name: port.view.owned for name, port in self._ports.items()}
+        before = {name: (port.view.owned, port.view.mac) for name, port in self._ports.items()}
         self._sync_ports(inventory)
         now = self._clock()
-        fresh = {ip for name, port in self._ports.items() for ip in port.view.owned - before.get(name, frozenset())}
+        fresh: set[IPAddress] = set()
+        for name, port in self._ports.items():
+            owned, mac = before.get(name, (frozenset(), b""))
+            # A new port, or one whose MAC changed, must tell the LAN about every IP it answers for.
+            fresh |= port.view.owned if mac != port.view.mac else port.view.owned - owned
         for ip in fresh:
             self._start_announcing(ip, now)
         self._spam()
