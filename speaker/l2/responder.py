@@ -310,7 +310,9 @@ class L2Responder:
         self._on_event = on_event
         self._link_factory = link_factory
         self._clock = clock
-        self._watcher = InterfaceWatcher(self._interfaces_changed, rescan_every=rescan_every, scanner=scanner)
+        self._watcher = InterfaceWatcher(
+            self._interfaces_changed, rescan_every=rescan_every, scanner=scanner, exclude=exclude
+        )
         self.state = ResponderState.UNOPENED
         self.stats = L2Stats(Counter(), Counter(), Counter())
         self._desired: dict[IPAddress, frozenset[str] | None] = {}
