@@ -21,8 +21,8 @@ Promises:
   or a change of an IP's interfaces). Nothing is sent on withdrawal (upstream neither).
 - An interface that goes down, gains a master, or disappears stops answering at the next netlink event; a new
   eligible one starts, and owned IPs are re-announced on it.
-- Each socket carries a classic BPF filter (ARP, IPv4/ICMP, IPv6/ICMPv6) attached before it is bound, so the
-  loop is not woken by other traffic, and ignores its own outgoing frames (PACKET_IGNORE_OUTGOING, and the
+- Each socket carries a classic BPF filter (ARP, IPv4/ICMP, IPv6/ICMPv6, untagged) attached before it is
+  bound, so the loop is not woken by other traffic, and ignores its own outgoing frames (PACKET_IGNORE_OUTGOING, and the
   packet type as a fallback for kernels before 4.20).
 - Only CAP_NET_RAW is needed (raw packet sockets, PACKET_ADD_MEMBERSHIP on them); nothing here changes
   addresses, routes or links.
@@ -91,21 +91,26 @@ SO_ATTACH_FILTER = 26
 RECV_BATCH = 64  # frames handled per wake-up before yielding to the loop
 RCVBUF = 1 << 20  # room for an ARP storm while the loop is busy
 
-# Classic BPF: accept ARP, IPv4 whose protocol is ICMP, IPv6 whose next header is ICMPv6; drop the rest.
+# Classic BPF: accept ARP, IPv4 whose protocol is ICMP, IPv6 whose next header is ICMPv6; drop the rest, and
+# drop frames whose VLAN tag the NIC stripped into metadata: a socket on the parent device sees its VLAN
+# sub-interfaces' traffic that way, and an answer sent untagged would land on the wrong VLAN.
 # (code, jt, jf, k); jumps are relative to the next instruction. Offsets: EtherType at 12, IPv4 protocol at
-# 14+9=23, IPv6 next header at 14+6=20.
-_BPF_LDH_ABS, _BPF_LDB_ABS, _BPF_JEQ_K, _BPF_RET_K = 0x28, 0x30, 0x15, 0x06
+# 14+9=23, IPv6 next header at 14+6=20. SKF_AD_OFF (-0x1000) + SKF_AD_VLAN_TAG_PRESENT (48): <linux/filter.h>.
+_BPF_LDW_ABS, _BPF_LDH_ABS, _BPF_LDB_ABS, _BPF_JEQ_K, _BPF_RET_K = 0x20, 0x28, 0x30, 0x15, 0x06
+_SKF_AD_VLAN_TAG_PRESENT = (-0x1000 + 48) & 0xFFFFFFFF
 BPF_PROGRAM: tuple[tuple[int, int, int, int], ...] = (
-    (_BPF_LDH_ABS, 0, 0, 12),  # 0: A = EtherType
-    (_BPF_JEQ_K, 6, 0, 0x0806),  # 1: ARP → accept
-    (_BPF_JEQ_K, 0, 2, 0x0800),  # 2: IPv4 → 3, else → 5
-    (_BPF_LDB_ABS, 0, 0, 23),  # 3: A = IPv4 protocol
-    (_BPF_JEQ_K, 3, 4, 1),  # 4: ICMP → accept, else drop
-    (_BPF_JEQ_K, 0, 3, 0x86DD),  # 5: IPv6 → 6, else drop
-    (_BPF_LDB_ABS, 0, 0, 20),  # 6: A = IPv6 next header
-    (_BPF_JEQ_K, 0, 1, 58),  # 7: ICMPv6 → accept, else drop
-    (_BPF_RET_K, 0, 0, 0x40000),  # 8: accept (up to 256 KiB)
-    (_BPF_RET_K, 0, 0, 0),  # 9: drop
+    (_BPF_LDW_ABS, 0, 0, _SKF_AD_VLAN_TAG_PRESENT),  # 0: A = 1 if the frame carried an offloaded VLAN tag
+    (_BPF_JEQ_K, 0, 9, 0),  # 1: untagged → 2, else drop
+    (_BPF_LDH_ABS, 0, 0, 12),  # 2: A = EtherType
+    (_BPF_JEQ_K, 6, 0, 0x0806),  # 3: ARP → accept
+    (_BPF_JEQ_K, 0, 2, 0x0800),  # 4: IPv4 → 5, else → 7
+    (_BPF_LDB_ABS, 0, 0, 23),  # 5: A = IPv4 protocol
+    (_BPF_JEQ_K, 3, 4, 1),  # 6: ICMP → accept, else drop
+    (_BPF_JEQ_K, 0, 3, 0x86DD),  # 7: IPv6 → 8, else drop
+    (_BPF_LDB_ABS, 0, 0, 20),  # 8: A = IPv6 next header
+    (_BPF_JEQ_K, 0, 1, 58),  # 9: ICMPv6 → accept, else drop
+    (_BPF_RET_K, 0, 0, 0x40000),  # 10: accept (up to 256 KiB)
+    (_BPF_RET_K, 0, 0, 0),  # 11: drop
 )
 
 
