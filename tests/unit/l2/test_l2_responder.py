@@ -292,3 +292,57 @@ def test_the_socket_filter_passes_only_arp_icmp_and_icmpv6(frame: Ethernet, pass
             while True:
                 got.append(receiver.recv(100))
     assert got == ([frame.encode(), marker] if passes else [marker])
+
+
+def test_retrigger_sends_a_new_burst_at_once() -> None:
+    async def main() -> None:
+        h = Harness({"eth0": ETH0})
+        async with h.responder() as responder:
+            responder.set_desired({VIP4: None})
+            h.links["eth0"].sent.clear()
+            responder.retrigger(VIP4)
+            assert arp_ops(h.links["eth0"].sent) == [(ArpOp.REQUEST, VIP4), (ArpOp.REPLY, VIP4)]
+            assert responder.stats.gratuitous_sent[VIP4] == 4
+
+    run(main)
+
+
+def test_bursts_repeat_on_the_loop_and_stop_when_the_window_ends() -> None:
+    async def main() -> None:
+        import time
+
+        from speaker.l2.gratuitous import GratuitousSchedule
+
+        h = Harness({"eth0": ETH0})
+        schedule: GratuitousSchedule[IPv4Address | IPv6Address] = GratuitousSchedule(interval=0.02, window=0.09)
+        responder = L2Responder(
+            link_factory=h.link, scanner=h.scan, clock=time.monotonic, gratuitous=schedule, rescan_every=60
+        )
+        async with responder:
+            responder.set_desired({VIP4: None})
+            await until(lambda: len(arp_ops(h.links["eth0"].sent)) >= 4)  # a second burst, from the timer
+            await until(lambda: schedule.next_deadline() is None)  # the window ended
+            settled = len(h.links["eth0"].sent)
+            await asyncio.sleep(0.1)
+            assert len(h.links["eth0"].sent) == settled <= 10  # at most 5 bursts, none after the window
+
+    run(main)
+
+
+def test_subnet_only_answers_only_where_an_address_prefix_holds_the_ip() -> None:
+    async def main() -> None:
+        from ipaddress import ip_network
+
+        lan = replace(ETH0, networks=(ip_network("198.51.100.0/24"),))
+        other = replace(ETH1, networks=(ip_network("203.0.113.0/24"),))
+        h = Harness({"eth0": lan, "eth1": other})
+        async with h.responder(subnet_only=True) as responder:
+            result = responder.set_desired({VIP4: None})
+            assert responder.served_on(VIP4) == {"eth0"}
+            assert not result.unserved
+        h2 = Harness({"eth0": lan, "eth1": other})
+        async with h2.responder() as responder:
+            responder.set_desired({VIP4: None})
+            assert responder.served_on(VIP4) == {"eth0", "eth1"}  # upstream behaviour, the default
+
+    run(main)
