@@ -141,3 +141,11 @@ def test_md5_wrong_password_never_establishes(net: Lab) -> None:
     assert "198.51.100.2:179" in ev["reason"]
     assert not bird.established("node")
     assert not any(e["kind"] == "sessionUp" for e in spk.events)
+
+
+def test_passive_mode_accepts_the_router(net: Lab) -> None:
+    bird = Bird(net.hosts["router"], asn=64513, neighbors=[("node", "198.51.100.11", 64512, "hold time 9;")])
+    spk = _speaker(net, "--passive")
+    spk.wait_up(timeout=60)
+    spk.set_routes({"203.0.113.70/32": {}})
+    poll(bird.routes, lambda r: "203.0.113.70/32" in r, what="the route over a session BIRD opened")
