@@ -4,9 +4,9 @@
 
 It runs a ``BfdManager`` with one session per ``--peer`` (``ADDR`` or ``ADDR,LOCAL``) and writes one JSON
 object per line on stdout: ``{"event": "started", ...}`` once the sockets are open, ``{"event": "change",
-...}`` on every state change. Commands on stdin, one per line: ``stats`` answers ``{"event": "stats", ...}``;
-``quit`` (or end of input, or SIGTERM) stops with AdminDown and exits 0. A socket that cannot be opened exits
-1 with the reason on stderr.
+"peer": <the --peer text>, ...}`` on every state change. Commands on stdin, one per line: ``stats``
+answers ``{"event": "stats", ...}``; ``quit`` (or end of input, or SIGTERM) stops with AdminDown and exits 0.
+A socket that cannot be opened exits 1 with the reason on stderr.
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         for item in args.peer:
             addr, _, local = item.partition(",")
             local = local or args.local
-            desired[addr] = BfdSessionSpec(
+            desired[item] = BfdSessionSpec(
                 peer_address=ipaddress.ip_address(addr),
                 local_address=ipaddress.ip_address(local) if local else None,
                 receive_interval_ms=args.rx,

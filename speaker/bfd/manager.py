@@ -71,6 +71,7 @@ class _Linux(enum.IntEnum):
     IPV6_HOPLIMIT = 52
     IPV6_UNICAST_HOPS = 16
     IPV6_TCLASS = 67
+    SO_TIMESTAMPNS = 35  # asm-generic/socket.h; also the SCM_TIMESTAMPNS control message type
 
 
 class BfdError(RuntimeError):
@@ -155,6 +156,7 @@ class BfdSessionStats:
     session_down_events: int  # metallb_bfd_session_down_events
     detection_time_ms: float
     tx_interval_ms: float
+    last_received_at: float | None  # manager clock (monotonic s) of the last accepted packet's arrival
 
 
 _Endpoint = tuple[IPAddress | None, IPAddress]  # (local, peer)
@@ -173,6 +175,7 @@ class _Entry(Generic[Key]):
     packets_out: int = 0
     up_events: int = 0
     down_events: int = 0
+    last_received_at: float | None = None
     closed: bool = False
 
 
@@ -290,6 +293,7 @@ class BfdManager(Generic[Key]):
         try:
             rx = socket.socket(af, socket.SOCK_DGRAM)
             rx.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            rx.setsockopt(socket.SOL_SOCKET, _Linux.SO_TIMESTAMPNS, 1)
             if fam == 4:
                 rx.setsockopt(socket.IPPROTO_IP, _Linux.IP_RECVTTL, 1)
                 rx.setsockopt(socket.IPPROTO_IP, _Linux.IP_PKTINFO, 1)
@@ -504,7 +508,10 @@ class BfdManager(Generic[Key]):
     def _receive(self, fam: int, data: bytes, anc: list[tuple[int, int, bytes]], src: str) -> None:
         ttl: int | None = None
         dst: IPAddress | None = None
+        now = self._clock()
         for level, kind, payload in anc:
+            if level == socket.SOL_SOCKET and kind == _Linux.SO_TIMESTAMPNS and len(payload) >= 16:
+                now = self._arrival(now, payload)
             if fam == 4 and level == socket.IPPROTO_IP and kind == _Linux.IP_TTL and len(payload) >= 4:
                 ttl = struct.unpack("=i", payload[:4])[0]
             elif fam == 4 and level == socket.IPPROTO_IP and kind == _Linux.IP_PKTINFO and len(payload) >= 12:
@@ -533,11 +540,20 @@ class BfdManager(Generic[Key]):
                 self.dropped["no-session"] += 1
                 return
         entry.packets_in += 1
-        now = self._clock()
+        entry.last_received_at = now
         out = entry.core.receive(now, pkt)
         if out.dropped is not None:
             self.dropped[out.dropped.name.lower().replace("_", "-")] += 1
         self._handle(entry, out, now)
+
+    @staticmethod
+    def _arrival(now: float, timespec: bytes) -> float:
+        """When the kernel received the packet, on our clock. Detection counts from arrival, not from when this
+        thread got the GIL to read it; the kernel stamps wall-clock time, so the age is taken against
+        ``time.time()`` and a wall clock step (age negative or over a second) falls back to ``now``."""
+        sec, nsec = struct.unpack("=qq", timespec[:16])
+        age = time.time() - (sec + nsec / 1e9)
+        return now - age if 0.0 <= age < 1.0 else now
 
     def _handle(self, entry: _Entry[Key], out: Output, now: float, *, notify: bool = True) -> None:
         for pkt in out.packets:
@@ -620,6 +636,7 @@ class BfdManager(Generic[Key]):
             session_down_events=entry.down_events,
             detection_time_ms=core.detection_time_us / 1000,
             tx_interval_ms=core.tx_interval_us / 1000,
+            last_received_at=entry.last_received_at,
         )
         with self._shared.lock:
             for k in entry.keys:
