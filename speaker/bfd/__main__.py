@@ -38,6 +38,8 @@ def _on_change(change: BfdChange[str]) -> None:
             "previous": change.previous.name,
             "state": change.state.name,
             "diag": change.diag_name,
+            "remote_state": change.remote_state.name,
+            "path_failed": change.path_failed,
             "at": change.at,
         }
     )
@@ -93,7 +95,10 @@ def main(argv: list[str] | None = None) -> int:
         for line in sys.stdin:
             cmd = line.strip()
             if cmd == "stats":
-                stats = {k: {f: getattr(s, f) for f in s.__slots__} for k, s in manager.stats().items()}
+                stats = {
+                    k: {f: getattr(s, f) for f in s.__slots__} | {"state": s.state.name}
+                    for k, s in manager.stats().items()
+                }
                 _emit({"event": "stats", "sessions": stats, "dropped": dict(manager.dropped)})
             elif cmd == "quit":
                 break

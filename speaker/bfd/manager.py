@@ -129,7 +129,10 @@ class BfdSessionSpec:
 @dataclass(frozen=True, slots=True)
 class BfdChange(Generic[Key]):
     """The session for ``key`` moved from ``previous`` to ``state``; ``diag`` is our reason (RFC 5880 §4.1);
-    ``at`` is the manager's clock (monotonic seconds) when it happened."""
+    ``remote_state`` is what the peer last said; ``at`` is the manager's clock (monotonic seconds).
+
+    For the BGP session: tear it down when ``path_failed`` (Down after Up, for any reason but the peer's
+    AdminDown, which RFC 5882 §3.2 says must not be taken as a path failure)."""
 
     key: Key
     peer_address: IPAddress
@@ -137,6 +140,11 @@ class BfdChange(Generic[Key]):
     state: State
     diag: int
     at: float
+    remote_state: State = State.DOWN
+
+    @property
+    def path_failed(self) -> bool:
+        return self.previous == State.UP and self.state == State.DOWN and self.remote_state != State.ADMIN_DOWN
 
     @property
     def diag_name(self) -> str:
@@ -356,8 +364,11 @@ class BfdManager(Generic[Key]):
                 for key, _ in self._selector.select(timeout):
                     if key.data is None:
                         self._drain_wake()
-                    else:
-                        self._receive_all(key.data)
+                # Read every socket before any timer fires, whatever woke us: after a stall (the process
+                # descheduled, the GIL held elsewhere) packets that arrived in time are still queued, and
+                # their kernel timestamps must reset detection before expiry is judged.
+                for fam in self._sockets:
+                    self._receive_all(fam)
                 self._apply_desired()
                 self._fire_timers()
         except Exception:  # a bug: say so loudly, the speaker's health check sees the dead thread
@@ -495,7 +506,7 @@ class BfdManager(Generic[Key]):
 
     def _receive_all(self, fam: int) -> None:
         socks = self._sockets[fam]
-        for _ in range(256):  # bounded, so timers still fire under a flood
+        for _ in range(4096):  # bounded, so timers still fire under a flood
             try:
                 data, anc, _flags, addr = socks.rx.recvmsg(128, 256)
             except BlockingIOError:
@@ -597,7 +608,7 @@ class BfdManager(Generic[Key]):
     ) -> None:
         if only_if_differs and previous == state:
             return
-        change = BfdChange(key, entry.spec.peer_address, previous, state, diag, now)
+        change = BfdChange(key, entry.spec.peer_address, previous, state, diag, now, entry.core.remote_state)
         try:
             self._on_change(change)
         except Exception:  # the callback's bug must not stop every session's timers

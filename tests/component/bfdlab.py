@@ -155,3 +155,46 @@ class Ours:
     def kill(self) -> None:
         self.proc.kill()
         self.proc.wait()
+
+
+class Bird:
+    """BIRD 2 with a ``protocol bfd`` of static neighbors, queried through birdc."""
+
+    def __init__(self, host: Host, config: str) -> None:
+        self.host = host
+        self.dir = Path(tempfile.mkdtemp(prefix="pml-bird-"))
+        (self.dir / "bird.conf").write_text(config)
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        log = open(self.dir / "bird.log", "ab")  # noqa: SIM115 - closed with the process
+        self.proc = self.host.popen(
+            ["bird", "-f", "-c", str(self.dir / "bird.conf"), "-s", str(self.dir / "bird.ctl")],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        wait_for(
+            "BIRD's control socket", lambda: self.host.run(*self._birdc("show status"), check=False).returncode == 0
+        )
+
+    def _birdc(self, *words: str) -> list[str]:
+        return ["birdc", "-s", str(self.dir / "bird.ctl"), *words]
+
+    def sessions(self) -> dict[str, dict[str, str]]:
+        """``show bfd sessions`` as {address: {"state", "interval", "timeout"}}."""
+        out = self.host.run(*self._birdc("show", "bfd", "sessions")).stdout
+        rows: dict[str, dict[str, str]] = {}
+        for line in out.splitlines():
+            cols = line.split()
+            if len(cols) >= 6 and cols[2] in ("Up", "Down", "Init", "AdminDown"):
+                rows[cols[0]] = {"state": cols[2], "interval": cols[-2], "timeout": cols[-1]}
+        return rows
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def close(self) -> None:
+        self.kill()
+        shutil.rmtree(self.dir, ignore_errors=True)

@@ -97,6 +97,7 @@ def test_killing_frr_makes_ours_declare_the_session_down_by_detection(hosts: tup
     frr.kill()
     wait_for("our session Down", lambda: ours.state(ROUTER4) == "DOWN")
     assert ours.last_change(ROUTER4)["diag"] == "control_detection_time_expired"
+    assert ours.last_change(ROUTER4)["path_failed"]
     assert ours.stats()["sessions"][ROUTER4]["session_down_events"] == 1
     ours.quit()
 
@@ -136,6 +137,8 @@ def test_frr_shutting_the_peer_down_is_neighbor_signaled(hosts: tuple[Lab, Host,
     frr.vtysh("configure terminal", "bfd", f"peer {NODE4} local-address {ROUTER4}", "shutdown")
     wait_for("our session Down", lambda: ours.state(ROUTER4) == "DOWN")
     assert ours.last_change(ROUTER4)["diag"] == "neighbor_signaled_session_down"
+    assert ours.last_change(ROUTER4)["remote_state"] == "ADMIN_DOWN"
+    assert not ours.last_change(ROUTER4)["path_failed"]  # RFC 5882 §3.2: BGP stays
     frr.vtysh("configure terminal", "bfd", f"peer {NODE4} local-address {ROUTER4}", "no shutdown")
     both_up(ours, frr, ROUTER4, NODE4)
     ours.quit()
