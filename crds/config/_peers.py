@@ -1,0 +1,259 @@
+"""BGPPeer: one peer at a time (ASNs, addresses, timers, selectors, password Secret), and the rules between
+peers of the FRR backends and of the native speaker.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from ..addresses import parse_ip
+from ..errors import InternalInvariantError
+from ..meta import LabelSelector
+from ..text import go_quote
+from ..types import BGPPeer
+from ._collect import Collector, Transient
+from ._durations import format_go_duration, parse_go_duration
+from ._model import BFDProfileConfig, ClusterResources, LabeledObject, ParseOptions, Peer
+from ._selectors import check_selectors, invalid_selector, matching, sorted_selectors
+
+
+def blank_peer_references(peer: BGPPeer) -> BGPPeer:
+    spec = peer.spec.model_copy(update={"bfd_profile": None, "password_secret": None})
+    return peer.model_copy(update={"spec": spec})
+
+
+def _timers(hold: str | None, keepalive: str | None) -> tuple[float | None, float | None]:
+    """MetalLB's ``parseTimers``: hold alone gives keepalive hold/3; keepalive alone gives hold 3 x keepalive."""
+    if hold is None and keepalive is None:
+        return None, None
+    try:
+        ht = parse_go_duration(hold) if hold is not None else None
+    except ValueError:
+        raise ValueError(f"invalid hold time {go_quote(hold or '')}: not a duration (e.g. 90s, 1m30s)") from None
+    try:
+        ka = parse_go_duration(keepalive) if keepalive is not None else None
+    except ValueError:
+        raise ValueError(f"invalid keepaliveTime {go_quote(keepalive or '')}: not a duration (e.g. 30s)") from None
+    if ht is not None and ka is None:
+        ka = ht / 3
+    elif ht is None and ka is not None:
+        ht = ka * 3
+    if ht is None or ka is None:
+        raise InternalInvariantError("parseTimers: one of hold and keepalive must be set here")
+    rounded = int(ht)
+    if rounded != 0 and rounded < 3:
+        raise ValueError(f"invalid hold time {go_quote(format_go_duration(ht))}: must be 0 or >=3s")
+    if ka > ht:
+        raise ValueError(
+            f"invalid keepaliveTime {go_quote(format_go_duration(ka))}, must be lower than holdTime "
+            f"{go_quote(format_go_duration(ht))}"
+        )
+    return ht, ka
+
+
+def _peer(p: BGPPeer, bfd: Mapping[str, BFDProfileConfig], resources: ClusterResources, opts: ParseOptions) -> Peer:
+    """One BGPPeer; raises ValueError (or Transient) with MetalLB's inner message."""
+    s = p.spec
+    asn = s.peer_asn or 0
+    if s.my_asn == 0:
+        raise ValueError("missing local ASN")
+    if asn == 0 and not s.dynamic_asn:
+        raise ValueError("missing peer ASN and dynamicASN")
+    if asn != 0 and s.dynamic_asn:
+        raise ValueError("both peer ASN and dynamicASN specified")
+    if s.dynamic_asn and s.dynamic_asn not in ("internal", "external"):
+        raise ValueError(f"invalid dynamicASN {s.dynamic_asn}")
+    if asn == s.my_asn and s.ebgp_multi_hop:
+        raise ValueError("invalid ebgp-multihop parameter set for an ibgp peer")
+    if not s.peer_address and not s.interface:
+        raise ValueError("peer has no Address or Interface specified")
+    if s.peer_address and s.interface:
+        raise ValueError("peer has both Address and Interface specified")
+    try:
+        hold, keepalive = _timers(s.hold_time, s.keepalive_time)
+    except ValueError as exc:
+        raise ValueError(f"invalid BGPPeer timers: {exc}") from None
+    address = _optional_ip(s.peer_address, "invalid BGPPeer address")
+    router_id = _optional_ip(s.router_id, "invalid router ID")
+    source = _optional_ip(s.source_address, "invalid source IP")
+    problem = check_selectors(s.node_selectors, "nodeSelectors")
+    if problem:
+        raise ValueError(problem)
+    problem = invalid_selector(s.node_selectors)
+    if problem:
+        raise ValueError(f"{problem}\nfailed to convert peer {p.name} node selector")
+    secret_name = s.password_secret.name if s.password_secret and s.password_secret.name else ""
+    if s.password and secret_name:
+        raise ValueError(
+            f"can not have both password and secret ref set in peer config {go_quote(p.namespace)}/{go_quote(p.name)}"
+        )
+    secret_password = ""
+    if secret_name and not opts.secret_passthrough:
+        secret = resources.secrets.get(secret_name)
+        if secret is None:
+            raise Transient(
+                f"secret ref not found for peer config {go_quote(p.namespace)}/{go_quote(p.name)}\n"
+                f"failed to parse peer {p.name} password secret"
+            )
+        if secret.type != "kubernetes.io/basic-auth":
+            raise ValueError(
+                f"secret type mismatch on {go_quote(secret.namespace)}/{go_quote(secret.name)}, "
+                f'type "kubernetes.io/basic-auth" is expected \nfailed to parse peer {p.name} password secret'
+            )
+        if secret.password is None:
+            raise ValueError(
+                f"password not specified in the secret {go_quote(secret.namespace)}/{go_quote(secret.name)}\n"
+                f"failed to parse peer {p.name} password secret"
+            )
+        secret_password = secret.password
+    connect = None
+    if s.connect_time is not None:
+        try:
+            connect = parse_go_duration(s.connect_time)
+        except ValueError:
+            raise ValueError(f"invalid connect time {go_quote(s.connect_time)}: not a duration") from None
+    return Peer(
+        name=p.name,
+        my_asn=s.my_asn,
+        asn=asn,
+        dynamic_asn=s.dynamic_asn or "",
+        address=address,
+        interface=s.interface or "",
+        source_address=source,
+        port=s.peer_port,
+        hold_time=hold,
+        keepalive_time=keepalive,
+        connect_time=connect,
+        router_id=router_id,
+        node_selectors=sorted_selectors(s.node_selectors),
+        password=s.password or "",
+        secret_password=secret_password,
+        password_secret=secret_name,
+        bfd_profile=s.bfd_profile or "",
+        enable_graceful_restart=bool(s.enable_graceful_restart),
+        ebgp_multihop=bool(s.ebgp_multi_hop),
+        vrf=s.vrf or "",
+        dual_stack_address_family=s.dual_stack_address_family,
+        disable_mp=s.disable_mp,
+        local_asn=s.local_asn or 0,
+    )
+
+
+def _optional_ip(text: str | None, what: str) -> str:
+    """The IP in ``text`` in canonical form, "" when absent; ValueError ``<what> "<text>"`` when invalid."""
+    if not text:
+        return ""
+    ip = parse_ip(text)
+    if ip is None:
+        raise ValueError(f"{what} {go_quote(text)}")
+    return str(ip)
+
+
+def parse_peers(
+    out: Collector,
+    peers_cr: Sequence[BGPPeer],
+    bfd: Mapping[str, BFDProfileConfig],
+    resources: ClusterResources,
+    opts: ParseOptions,
+) -> dict[str, Peer]:
+    res: dict[str, Peer] = {}
+    for p in peers_cr:
+        try:
+            peer = _peer(p, bfd, resources, opts)
+        except Transient as exc:
+            out.error("BGPPeer", p.name, f"parsing peer {p.name} {exc}", transient=True)
+            continue
+        except ValueError as exc:
+            out.error("BGPPeer", p.name, f"parsing peer {p.name} {exc}")
+            continue
+        if peer.bfd_profile and peer.bfd_profile not in bfd:
+            out.error(
+                "BGPPeer",
+                p.name,
+                f"peer {p.name} referencing non existing bfd profile {peer.bfd_profile}",
+                transient=True,
+            )
+            continue
+        res.setdefault(p.name, peer)
+    return res
+
+
+def shares_node(
+    a: Sequence[LabelSelector] | None,
+    b: Sequence[LabelSelector] | None,
+    nodes: Sequence[LabeledObject] | None,
+) -> bool:
+    """Whether two node selections can pick a common node. Unknown nodes: assume they can."""
+    if not nodes:
+        return True
+    sa = matching(nodes, list(a or ())) or frozenset()
+    sb = matching(nodes, list(b or ())) or frozenset()
+    return bool(sa & sb)
+
+
+def _peer_identifier(p: BGPPeer) -> str:
+    ident = p.spec.peer_address or p.spec.interface or ""
+    if p.spec.vrf:
+        ident += f"-{p.spec.vrf}"
+    return ident
+
+
+def frr_peer_compatibility(out: Collector, peers: Sequence[BGPPeer], nodes: Sequence[LabeledObject] | None) -> None:
+    for i, p in enumerate(peers):
+        for q in peers[:i]:
+            if not shares_node(p.spec.node_selectors, q.spec.node_selectors, nodes):
+                continue
+            if (p.spec.router_id or "") != (q.spec.router_id or ""):
+                out.error(
+                    "BGPPeer",
+                    p.name,
+                    f"peer {p.spec.router_id or ''} has RouterID different from {q.spec.router_id or ''}, in FRR mode "
+                    "peers selecting the same node must all have the same RouterID",
+                )
+            elif _peer_identifier(p) == _peer_identifier(q):
+                out.error(
+                    "BGPPeer",
+                    p.name,
+                    f"peer {_peer_identifier(p)} already exists, FRR mode doesn't support duplicate BGPPeers "
+                    "selecting the same node",
+                )
+            elif p.spec.my_asn != q.spec.my_asn and (p.spec.vrf or "") == (q.spec.vrf or ""):
+                out.error(
+                    "BGPPeer",
+                    p.name,
+                    f"peer {_peer_identifier(p)} has myAsn different from {_peer_identifier(q)}, in FRR mode peers "
+                    "selecting the same node must have the same myAsn within the same VRF",
+                )
+
+
+def duplicate_peer_addresses(out: Collector, peers: Sequence[BGPPeer], nodes: Sequence[LabeledObject] | None) -> None:
+    """Beyond MetalLB: two BGPPeers to one address, port and VRF on one node would fight over one session.
+
+    Upstream's own duplicate check compares whole structs including the name, so it never fires.
+    """
+    for i, p in enumerate(peers):
+        if not p.spec.peer_address:
+            continue
+        for q in peers[:i]:
+            same = (p.spec.peer_address, p.spec.peer_port, p.spec.vrf or "") == (
+                q.spec.peer_address,
+                q.spec.peer_port,
+                q.spec.vrf or "",
+            )
+            if not same:
+                continue
+            if nodes is None:
+                sa = {s.canonical() for s in p.spec.node_selectors or ()}
+                sb = {s.canonical() for s in q.spec.node_selectors or ()}
+                shares = not sa or not sb or sa == sb
+            else:
+                shares = shares_node(p.spec.node_selectors, q.spec.node_selectors, nodes)
+            if shares:
+                vrf = f' in VRF "{p.spec.vrf}"' if p.spec.vrf else ""
+                out.error(
+                    "BGPPeer",
+                    p.name,
+                    f"peer {p.name} has the same address {p.spec.peer_address} and port {p.spec.peer_port}{vrf} "
+                    f"as peer {q.name} on the same nodes",
+                )
+                break
