@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from ..community import Community, CommunityFormatError, CommunityValueError, parse_community
 from ..text import go_quote
 from ..types import BGPAdvertisement, L2Advertisement
-from ._collect import Collector, Transient, dup_string
+from ._collect import Collector, Reject, dup_string
 from ._model import BGPAdvertisementConfig, L2AdvertisementConfig, LabeledObject, Pool
 from ._pools import PoolIndex
 from ._selectors import check_selectors, invalid_selector, matching, sorted_selectors
@@ -121,11 +121,8 @@ def parse_bgp_advertisements(
     for adv in advs:
         try:
             parsed = _bgp_advertisement(adv, communities, nodes)
-        except Transient as exc:
-            out.error("BGPAdvertisement", adv.name, str(exc), transient=True)
-            continue
-        except ValueError as exc:
-            out.error("BGPAdvertisement", adv.name, str(exc))
+        except Reject as exc:
+            out.error("BGPAdvertisement", adv.name, exc.what, transient=exc.transient)
             continue
         _warn_unknown_pools(out, adv, index)
         for pool_name in sorted(index.selected(adv)):
@@ -154,20 +151,20 @@ def _bgp_advertisement(
         or check_selectors(s.service_selectors, "serviceSelectors")
     )
     if problem:
-        raise ValueError(problem)
+        raise Reject(problem)
     if s.service_selectors:
         if s.aggregation_length != 32:
-            raise ValueError(
+            raise Reject(
                 f"serviceSelectors and aggregationLength are mutually exclusive, both cannot be set in {adv.name}"
             )
         if s.aggregation_length_v6 != 128:
-            raise ValueError(
+            raise Reject(
                 f"serviceSelectors and aggregationLengthV6 are mutually exclusive, both cannot be set in {adv.name}"
             )
     if s.aggregation_length > 32:
-        raise ValueError(f"invalid aggregation length {_go_rune(s.aggregation_length)} for IPv4")
+        raise Reject(f"invalid aggregation length {_go_rune(s.aggregation_length)} for IPv4")
     if s.aggregation_length_v6 > 128:
-        raise ValueError(f"invalid aggregation length {_go_rune(s.aggregation_length_v6)} for IPv6")
+        raise Reject(f"invalid aggregation length {_go_rune(s.aggregation_length_v6)} for IPv6")
     values: set[Community] = set()
     for c in s.communities or ():
         if c in communities:
@@ -176,21 +173,22 @@ def _bgp_advertisement(
         try:
             values.add(parse_community(c))
         except CommunityValueError as exc:
-            raise ValueError(f"{exc}\ninvalid community {go_quote(c)} in BGP advertisement") from None
+            raise Reject(f"{exc}\ninvalid community {go_quote(c)} in BGP advertisement") from None
         except CommunityFormatError as exc:
             # Only a bare word can be an alias that is created later; "a:b:c" never becomes valid.
             # (MetalLB marks both transient.)
-            err = Transient if ":" not in c else ValueError
-            raise err(f"{exc}\ninvalid community {go_quote(c)} in BGP advertisement") from None
+            raise Reject(
+                f"{exc}\ninvalid community {go_quote(c)} in BGP advertisement", transient=":" not in c
+            ) from None
     bad = invalid_selector(s.node_selectors)
     if bad:
-        raise ValueError(f"invalid label selector {bad}\nfailed to parse node selector for {adv.name}")
+        raise Reject(f"invalid label selector {bad}\nfailed to parse node selector for {adv.name}")
     bad = invalid_selector(s.service_selectors)
     if bad:
-        raise ValueError(f"invalid service selector: {bad}\nfailed to parse service selector for {adv.name}")
+        raise Reject(f"invalid service selector: {bad}\nfailed to parse service selector for {adv.name}")
     bad = invalid_selector(s.ip_address_pool_selectors)
     if bad:
-        raise ValueError(f"{bad}\ninvalid label selector")
+        raise Reject(f"{bad}\ninvalid label selector")
     return BGPAdvertisementConfig(
         name=adv.name,
         aggregation_length=s.aggregation_length,

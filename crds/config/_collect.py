@@ -45,5 +45,16 @@ def dup_string(values: Sequence[str] | None, what: str) -> str | None:
     return None
 
 
-class Transient(ValueError):
-    """An inner message that is a TransientConfigError once wrapped."""
+class Reject(Exception):
+    """One object's problem, raised inside its own parse step and reported by the loop over that kind.
+
+    Deliberately not a ``ValueError``: a ``ValueError`` (or anything else) escaping our own code or a library
+    is a bug and must surface as one, never reach a user dressed as a configuration error. Private to the
+    parser: callers see ``ConfigError`` values in the ``ParseResult``. ``transient`` marks a reference to an
+    object that may be created later (it becomes a ``TransientConfigError``).
+    """
+
+    def __init__(self, what: str, *, transient: bool = False) -> None:
+        super().__init__(what)
+        self.what = what
+        self.transient = transient

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..community import Community, parse_community
+from ..community import Community, CommunityFormatError, CommunityValueError, parse_community
 from ..text import go_quote
 from ..types import Community as CommunityCR
 from ._collect import Collector
@@ -17,7 +17,7 @@ def parse_communities(out: Collector, crs: Sequence[CommunityCR]) -> dict[str, C
             name = alias.name or ""
             try:
                 value = parse_community(alias.value or "")
-            except ValueError as exc:
+            except (CommunityValueError, CommunityFormatError) as exc:
                 out.error("Community", co.name, f"parsing community {go_quote(name)}: {exc}")
                 continue
             if name in res:

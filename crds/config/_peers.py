@@ -11,7 +11,7 @@ from ..errors import InternalInvariantError
 from ..meta import LabelSelector
 from ..text import go_quote
 from ..types import BGPPeer
-from ._collect import Collector, Transient
+from ._collect import Collector, Reject
 from ._durations import format_go_duration, parse_go_duration
 from ._model import BFDProfileConfig, ClusterResources, LabeledObject, ParseOptions, Peer
 from ._selectors import check_selectors, invalid_selector, matching, sorted_selectors
@@ -29,11 +29,11 @@ def _timers(hold: str | None, keepalive: str | None) -> tuple[float | None, floa
     try:
         ht = parse_go_duration(hold) if hold is not None else None
     except ValueError:
-        raise ValueError(f"invalid hold time {go_quote(hold or '')}: not a duration (e.g. 90s, 1m30s)") from None
+        raise Reject(f"invalid hold time {go_quote(hold or '')}: not a duration (e.g. 90s, 1m30s)") from None
     try:
         ka = parse_go_duration(keepalive) if keepalive is not None else None
     except ValueError:
-        raise ValueError(f"invalid keepaliveTime {go_quote(keepalive or '')}: not a duration (e.g. 30s)") from None
+        raise Reject(f"invalid keepaliveTime {go_quote(keepalive or '')}: not a duration (e.g. 30s)") from None
     if ht is not None and ka is None:
         ka = ht / 3
     elif ht is None and ka is not None:
@@ -42,9 +42,9 @@ def _timers(hold: str | None, keepalive: str | None) -> tuple[float | None, floa
         raise InternalInvariantError("parseTimers: one of hold and keepalive must be set here")
     rounded = int(ht)
     if rounded != 0 and rounded < 3:
-        raise ValueError(f"invalid hold time {go_quote(format_go_duration(ht))}: must be 0 or >=3s")
+        raise Reject(f"invalid hold time {go_quote(format_go_duration(ht))}: must be 0 or >=3s")
     if ka > ht:
-        raise ValueError(
+        raise Reject(
             f"invalid keepaliveTime {go_quote(format_go_duration(ka))}, must be lower than holdTime "
             f"{go_quote(format_go_duration(ht))}"
         )
@@ -52,56 +52,57 @@ def _timers(hold: str | None, keepalive: str | None) -> tuple[float | None, floa
 
 
 def _peer(p: BGPPeer, bfd: Mapping[str, BFDProfileConfig], resources: ClusterResources, opts: ParseOptions) -> Peer:
-    """One BGPPeer; raises ValueError (or Transient) with MetalLB's inner message."""
+    """One BGPPeer; raises ``Reject`` with MetalLB's inner message."""
     s = p.spec
     asn = s.peer_asn or 0
     if s.my_asn == 0:
-        raise ValueError("missing local ASN")
+        raise Reject("missing local ASN")
     if asn == 0 and not s.dynamic_asn:
-        raise ValueError("missing peer ASN and dynamicASN")
+        raise Reject("missing peer ASN and dynamicASN")
     if asn != 0 and s.dynamic_asn:
-        raise ValueError("both peer ASN and dynamicASN specified")
+        raise Reject("both peer ASN and dynamicASN specified")
     if s.dynamic_asn and s.dynamic_asn not in ("internal", "external"):
-        raise ValueError(f"invalid dynamicASN {s.dynamic_asn}")
+        raise Reject(f"invalid dynamicASN {s.dynamic_asn}")
     if asn == s.my_asn and s.ebgp_multi_hop:
-        raise ValueError("invalid ebgp-multihop parameter set for an ibgp peer")
+        raise Reject("invalid ebgp-multihop parameter set for an ibgp peer")
     if not s.peer_address and not s.interface:
-        raise ValueError("peer has no Address or Interface specified")
+        raise Reject("peer has no Address or Interface specified")
     if s.peer_address and s.interface:
-        raise ValueError("peer has both Address and Interface specified")
+        raise Reject("peer has both Address and Interface specified")
     try:
         hold, keepalive = _timers(s.hold_time, s.keepalive_time)
-    except ValueError as exc:
-        raise ValueError(f"invalid BGPPeer timers: {exc}") from None
+    except Reject as exc:
+        raise Reject(f"invalid BGPPeer timers: {exc.what}") from None
     address = _optional_ip(s.peer_address, "invalid BGPPeer address")
     router_id = _optional_ip(s.router_id, "invalid router ID")
     source = _optional_ip(s.source_address, "invalid source IP")
     problem = check_selectors(s.node_selectors, "nodeSelectors")
     if problem:
-        raise ValueError(problem)
+        raise Reject(problem)
     problem = invalid_selector(s.node_selectors)
     if problem:
-        raise ValueError(f"{problem}\nfailed to convert peer {p.name} node selector")
+        raise Reject(f"{problem}\nfailed to convert peer {p.name} node selector")
     secret_name = s.password_secret.name if s.password_secret and s.password_secret.name else ""
     if s.password and secret_name:
-        raise ValueError(
+        raise Reject(
             f"can not have both password and secret ref set in peer config {go_quote(p.namespace)}/{go_quote(p.name)}"
         )
     secret_password = ""
     if secret_name and not opts.secret_passthrough:
         secret = resources.secrets.get(secret_name)
         if secret is None:
-            raise Transient(
+            raise Reject(
                 f"secret ref not found for peer config {go_quote(p.namespace)}/{go_quote(p.name)}\n"
-                f"failed to parse peer {p.name} password secret"
+                f"failed to parse peer {p.name} password secret",
+                transient=True,
             )
         if secret.type != "kubernetes.io/basic-auth":
-            raise ValueError(
+            raise Reject(
                 f"secret type mismatch on {go_quote(secret.namespace)}/{go_quote(secret.name)}, "
                 f'type "kubernetes.io/basic-auth" is expected \nfailed to parse peer {p.name} password secret'
             )
         if secret.password is None:
-            raise ValueError(
+            raise Reject(
                 f"password not specified in the secret {go_quote(secret.namespace)}/{go_quote(secret.name)}\n"
                 f"failed to parse peer {p.name} password secret"
             )
@@ -111,7 +112,7 @@ def _peer(p: BGPPeer, bfd: Mapping[str, BFDProfileConfig], resources: ClusterRes
         try:
             connect = parse_go_duration(s.connect_time)
         except ValueError:
-            raise ValueError(f"invalid connect time {go_quote(s.connect_time)}: not a duration") from None
+            raise Reject(f"invalid connect time {go_quote(s.connect_time)}: not a duration") from None
     return Peer(
         name=p.name,
         my_asn=s.my_asn,
@@ -145,7 +146,7 @@ def _optional_ip(text: str | None, what: str) -> str:
         return ""
     ip = parse_ip(text)
     if ip is None:
-        raise ValueError(f"{what} {go_quote(text)}")
+        raise Reject(f"{what} {go_quote(text)}")
     return str(ip)
 
 
@@ -160,11 +161,8 @@ def parse_peers(
     for p in peers_cr:
         try:
             peer = _peer(p, bfd, resources, opts)
-        except Transient as exc:
-            out.error("BGPPeer", p.name, f"parsing peer {p.name} {exc}", transient=True)
-            continue
-        except ValueError as exc:
-            out.error("BGPPeer", p.name, f"parsing peer {p.name} {exc}")
+        except Reject as exc:
+            out.error("BGPPeer", p.name, f"parsing peer {p.name} {exc.what}", transient=exc.transient)
             continue
         if peer.bfd_profile and peer.bfd_profile not in bfd:
             out.error(

@@ -8,7 +8,7 @@ from ..addresses import AddressEntry, EntryError, parse_entry
 from ..meta import LabelSelector, selector_matches
 from ..text import go_quote
 from ..types import BGPAdvertisement, IPAddressPool, L2Advertisement
-from ._collect import Collector
+from ._collect import Collector, Reject
 from ._model import LabeledObject, Pool, ServiceAllocationConfig
 from ._selectors import check_selectors, invalid_selector, matching, sorted_selectors
 
@@ -19,7 +19,7 @@ def _service_allocation(p: IPAddressPool, namespaces: Sequence[LabeledObject] | 
         return None
     names = list(sa.namespaces or ())
     if len(set(names)) != len(names):
-        raise ValueError("duplicate definition in namespaces field")
+        raise Reject("duplicate definition in namespaces field")
     if not names and not sa.namespace_selectors and not sa.service_selectors:
         return ServiceAllocationConfig(priority=sa.priority or 0, service_selectors=(LabelSelector(),))
     for sels, what in (
@@ -28,11 +28,11 @@ def _service_allocation(p: IPAddressPool, namespaces: Sequence[LabeledObject] | 
     ):
         problem = check_selectors(sels, what)
         if problem:
-            raise ValueError(problem)
+            raise Reject(problem)
     for sels, what in ((sa.namespace_selectors, "namespace"), (sa.service_selectors, "service")):
         problem = invalid_selector(sels)
         if problem:
-            raise ValueError(f"{problem}\ninvalid {what} label selector in ip pool {p.name}")
+            raise Reject(f"{problem}\ninvalid {what} label selector in ip pool {p.name}")
     resolved = set(names)
     if sa.namespace_selectors and namespaces is not None:
         resolved |= matching(namespaces, list(sa.namespace_selectors)) or set()
@@ -54,8 +54,8 @@ def parse_pools(
             continue
         try:
             pool = _pool(p, namespaces)
-        except ValueError as exc:
-            out.error("IPAddressPool", p.name, f"parsing address pool {p.name}: {exc}")
+        except Reject as exc:
+            out.error("IPAddressPool", p.name, f"parsing address pool {p.name}: {exc.what}")
             continue
         res[p.name] = pool
     return res
@@ -63,19 +63,19 @@ def parse_pools(
 
 def _pool(p: IPAddressPool, namespaces: Sequence[LabeledObject] | None) -> Pool:
     if not p.name:
-        raise ValueError("missing pool name")
+        raise Reject("missing pool name")
     if not p.spec.addresses:
-        raise ValueError("pool has no prefixes defined")
+        raise Reject("pool has no prefixes defined")
     entries: list[AddressEntry] = []
     seen: dict[tuple[int, int, int], str] = {}
     for text in p.spec.addresses:
         try:
             entry = parse_entry(text)
         except EntryError as exc:
-            raise ValueError(f"invalid CIDR {go_quote(text)} in pool {go_quote(p.name)}: {exc}") from None
+            raise Reject(f"invalid CIDR {go_quote(text)} in pool {go_quote(p.name)}: {exc}") from None
         key = (entry.family, entry.first, entry.last)
         if key in seen:
-            raise ValueError(
+            raise Reject(
                 f"{go_quote(text)} in pool {go_quote(p.name)} lists the same addresses as {go_quote(seen[key])}"
             )
         seen[key] = text

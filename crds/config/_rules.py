@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from ..addresses import Cidr, EntryError, parse_entry
-from ..community import parse_community
+from ..community import CommunityFormatError, CommunityValueError, parse_community
 from ..text import go_quote
 from ..types import BFDProfile, BGPAdvertisement, BGPPeer, IPAddressPool, L2Advertisement
 from ..types import Community as CommunityCR
@@ -89,7 +89,7 @@ def native_restrictions(
         for cs in adv.spec.communities or ():
             try:
                 c = parse_community(cs)
-            except ValueError:
+            except (CommunityValueError, CommunityFormatError):
                 continue
             if c.large:
                 out.error(
@@ -102,7 +102,7 @@ def native_restrictions(
         for alias in co.spec.communities or ():
             try:
                 c = parse_community(alias.value or "")
-            except ValueError:
+            except (CommunityValueError, CommunityFormatError):
                 continue
             if c.large:
                 out.error(
@@ -170,21 +170,31 @@ def overlaps(out: Collector, pools: Mapping[str, Pool]) -> None:
 def bfd_echo_on_v6(
     out: Collector, pools: Mapping[str, Pool], peers: Mapping[str, Peer], bfd: Mapping[str, BFDProfileConfig]
 ) -> None:
-    def echo(peer: Peer) -> bool:
-        profile = bfd.get(peer.bfd_profile)
-        return bool(profile and profile.echo_mode)
+    """MetalLB's BFD echo rule: an IPv6 pool may not be advertised to a peer whose BFD profile echoes.
 
+    Every pool that breaks it is reported, once, naming its first offending advertisement and peer (upstream
+    stops at the first pool).
+    """
+    echoing = {name for name, peer in peers.items() if (p := bfd.get(peer.bfd_profile)) is not None and p.echo_mode}
+    if not echoing:
+        return
     for pool in pools.values():
         if 6 not in pool.families():
             continue
-        for adv in pool.bgp_advertisements:
-            targets = [peers[n] for n in adv.peers if n in peers] if adv.peers else list(peers.values())
-            for peer in targets:
-                if echo(peer):
-                    out.error(
-                        "IPAddressPool",
-                        pool.name,
-                        f"pool {pool.name} has bgpadvertisement {adv.name} which references peer {peer.name} "
-                        "which has bfd echo enabled, which is not possible",
-                    )
-                    return
+        offender = next(
+            (
+                (adv.name, name)
+                for adv in pool.bgp_advertisements
+                for name in (adv.peers if adv.peers else peers)
+                if name in echoing
+            ),
+            None,
+        )
+        if offender is not None:
+            adv_name, peer_name = offender
+            out.error(
+                "IPAddressPool",
+                pool.name,
+                f"pool {pool.name} has bgpadvertisement {adv_name} which references peer {peer_name} "
+                "which has bfd echo enabled, which is not possible",
+            )

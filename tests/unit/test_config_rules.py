@@ -544,3 +544,49 @@ def test_the_object_under_review_is_named_as_the_newcomer() -> None:
     assert [e.line() for e in reviewed.errors] == [
         'IPAddressPool/bad: CIDR "10.0.0.1/32" in pool "bad" overlaps with already defined CIDR "10.0.0.0/30"'
     ]
+
+
+def test_bfd_echo_is_reported_for_every_ipv6_pool_not_only_the_first() -> None:
+    text = (
+        POOL.format(name="a", addrs='["fc00::/124"]')
+        + "---\n"
+        + POOL.format(name="b", addrs='["fc00:1::/124"]')
+        + "---\nkind: BGPAdvertisement\nname: x\nspec: {}\n---\nkind: BFDProfile\nname: echo\nspec: {echoMode: true}\n"
+        "---\nkind: BGPPeer\nname: p\nspec: {myASN: 1, peerASN: 2, peerAddress: 1.2.3.4, bfdProfile: echo}"
+    )
+    assert errors(text, "frr") == [
+        f"IPAddressPool/{pool}: pool {pool} has bgpadvertisement x which references peer p which has bfd echo "
+        "enabled, which is not possible"
+        for pool in ("a", "b")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("module", "name", "text"),
+    [
+        pytest.param("crds.config._pools", "parse_entry", POOL.format(name="a", addrs='["10.0.0.0/24"]'), id="pool"),
+        pytest.param(
+            "crds.config._peers",
+            "parse_ip",
+            "kind: BGPPeer\nname: p\nspec: {myASN: 1, peerASN: 2, peerAddress: 1.2.3.4}",
+            id="peer",
+        ),
+        pytest.param(
+            "crds.config._advertisements",
+            "parse_community",
+            "kind: BGPAdvertisement\nname: x\nspec: {communities: ['1:2']}",
+            id="bgp-advertisement",
+        ),
+    ],
+)
+def test_a_bug_inside_the_parser_is_raised_not_reported_as_a_config_error(
+    monkeypatch: pytest.MonkeyPatch, module: str, name: str, text: str
+) -> None:
+    """A ValueError from our own code or a library is a bug: it must not reach a user as MetalLB's text."""
+
+    def broken(*_: object) -> None:
+        raise ValueError("bug")
+
+    monkeypatch.setattr(f"{module}.{name}", broken)
+    with pytest.raises(ValueError, match=r"^bug$"):
+        parse_config(resources(text))
