@@ -12,7 +12,7 @@ from ..types import BGPAdvertisement, L2Advertisement
 from ._collect import Collector, Reject, dup_string
 from ._model import BGPAdvertisementConfig, L2AdvertisementConfig, LabeledObject, Pool
 from ._pools import PoolIndex
-from ._selectors import check_selectors, invalid_selector, matching, sorted_selectors
+from ._selectors import SelectorUse, duplicates, matching, sorted_selectors, syntax_problem
 
 
 def blank_alias_communities(adv: BGPAdvertisement) -> BGPAdvertisement:
@@ -40,26 +40,18 @@ def parse_l2_advertisements(
         s = adv.spec
         problem = (
             dup_string(s.ip_address_pools, "ipAddressPools")
-            or check_selectors(s.ip_address_pool_selectors, "ipAddressPoolSelectors")
-            or check_selectors(s.node_selectors, "nodeSelectors")
-            or check_selectors(s.service_selectors, "serviceSelectors")
+            or duplicates(s.ip_address_pool_selectors, "ipAddressPoolSelectors")
+            or duplicates(s.node_selectors, "nodeSelectors")
+            or duplicates(s.service_selectors, "serviceSelectors")
+            or syntax_problem(s.node_selectors, SelectorUse.ADVERTISEMENT_NODES, adv.name)
+            or syntax_problem(s.service_selectors, SelectorUse.ADVERTISEMENT_SERVICES, adv.name)
+            or syntax_problem(
+                [pref.preference for pref in s.preferred_node_selectors or ()],
+                SelectorUse.ADVERTISEMENT_PREFERRED_NODES,
+                adv.name,
+            )
+            or syntax_problem(s.ip_address_pool_selectors, SelectorUse.ADVERTISEMENT_POOLS, adv.name)
         )
-        if not problem:
-            bad = invalid_selector(s.node_selectors)
-            if bad:
-                problem = f"invalid label selector {bad}\nfailed to parse node selector for {adv.name}"
-        if not problem:
-            bad = invalid_selector(s.service_selectors)
-            if bad:
-                problem = f"invalid service selector: {bad}\nfailed to parse service selector for {adv.name}"
-        if not problem:
-            bad = invalid_selector([pref.preference for pref in s.preferred_node_selectors or ()])
-            if bad:
-                problem = f"{bad}\nfailed to parse preferred node selectors for {adv.name}"
-        if not problem:
-            bad = invalid_selector(s.ip_address_pool_selectors)
-            if bad:
-                problem = f"{bad}\ninvalid label selector"
         if problem:
             out.error("L2Advertisement", adv.name, problem)
             continue
@@ -146,9 +138,9 @@ def _bgp_advertisement(
         dup_string(s.ip_address_pools, "ipAddressPools")
         or dup_string(s.communities, "community")
         or dup_string(s.peers, "peers")
-        or check_selectors(s.ip_address_pool_selectors, "ipAddressPoolSelectors")
-        or check_selectors(s.node_selectors, "nodeSelectors")
-        or check_selectors(s.service_selectors, "serviceSelectors")
+        or duplicates(s.ip_address_pool_selectors, "ipAddressPoolSelectors")
+        or duplicates(s.node_selectors, "nodeSelectors")
+        or duplicates(s.service_selectors, "serviceSelectors")
     )
     if problem:
         raise Reject(problem)
@@ -180,15 +172,13 @@ def _bgp_advertisement(
             raise Reject(
                 f"{exc}\ninvalid community {go_quote(c)} in BGP advertisement", transient=":" not in c
             ) from None
-    bad = invalid_selector(s.node_selectors)
-    if bad:
-        raise Reject(f"invalid label selector {bad}\nfailed to parse node selector for {adv.name}")
-    bad = invalid_selector(s.service_selectors)
-    if bad:
-        raise Reject(f"invalid service selector: {bad}\nfailed to parse service selector for {adv.name}")
-    bad = invalid_selector(s.ip_address_pool_selectors)
-    if bad:
-        raise Reject(f"{bad}\ninvalid label selector")
+    problem = (
+        syntax_problem(s.node_selectors, SelectorUse.ADVERTISEMENT_NODES, adv.name)
+        or syntax_problem(s.service_selectors, SelectorUse.ADVERTISEMENT_SERVICES, adv.name)
+        or syntax_problem(s.ip_address_pool_selectors, SelectorUse.ADVERTISEMENT_POOLS, adv.name)
+    )
+    if problem:
+        raise Reject(problem)
     return BGPAdvertisementConfig(
         name=adv.name,
         aggregation_length=s.aggregation_length,

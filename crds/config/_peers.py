@@ -12,9 +12,9 @@ from ..meta import LabelSelector
 from ..text import go_quote
 from ..types import BGPPeer
 from ._collect import Collector, Reject
-from ._durations import format_go_duration, parse_go_duration
+from ._durations import format_go_duration_ns, parse_go_duration, parse_go_duration_ns
 from ._model import BFDProfileConfig, ClusterResources, LabeledObject, ParseOptions, Peer
-from ._selectors import check_selectors, invalid_selector, matching, sorted_selectors
+from ._selectors import SelectorUse, duplicates, matching, sorted_selectors, syntax_problem
 
 
 def blank_peer_references(peer: BGPPeer) -> BGPPeer:
@@ -22,33 +22,42 @@ def blank_peer_references(peer: BGPPeer) -> BGPPeer:
     return peer.model_copy(update={"spec": spec})
 
 
+def _div3(ns: int) -> int:
+    """Go's ``Duration / 3``: integer division truncating toward zero."""
+    return ns // 3 if ns >= 0 else -(-ns // 3)
+
+
 def _timers(hold: str | None, keepalive: str | None) -> tuple[float | None, float | None]:
-    """MetalLB's ``parseTimers``: hold alone gives keepalive hold/3; keepalive alone gives hold 3 x keepalive."""
+    """MetalLB's ``parseTimers``: hold alone gives keepalive hold/3; keepalive alone gives hold 3 x keepalive.
+
+    Upstream prints the *given* ``metav1.Duration`` pointers with ``%q``: their ``String()`` quoted, or ``<nil>``
+    for one that was not given (a keepalive alone can make the derived hold time too short).
+    """
     if hold is None and keepalive is None:
         return None, None
     try:
-        ht = parse_go_duration(hold) if hold is not None else None
+        ht_given = parse_go_duration_ns(hold.strip()) if hold is not None else None
     except ValueError:
         raise Reject(f"invalid hold time {go_quote(hold or '')}: not a duration (e.g. 90s, 1m30s)") from None
     try:
-        ka = parse_go_duration(keepalive) if keepalive is not None else None
+        ka_given = parse_go_duration_ns(keepalive.strip()) if keepalive is not None else None
     except ValueError:
         raise Reject(f"invalid keepaliveTime {go_quote(keepalive or '')}: not a duration (e.g. 30s)") from None
-    if ht is not None and ka is None:
-        ka = ht / 3
-    elif ht is None and ka is not None:
-        ht = ka * 3
-    if ht is None or ka is None:
+    if ht_given is not None:
+        ht = ht_given
+        ka = ka_given if ka_given is not None else _div3(ht_given)
+    elif ka_given is not None:
+        ht, ka = ka_given * 3, ka_given
+    else:
         raise InternalInvariantError("parseTimers: one of hold and keepalive must be set here")
-    rounded = int(ht)
+    shown_hold = go_quote(format_go_duration_ns(ht_given)) if ht_given is not None else "<nil>"
+    rounded = int(ht / 1e9)  # time.Duration(int(holdTime.Seconds())): truncated to whole seconds
     if rounded != 0 and rounded < 3:
-        raise Reject(f"invalid hold time {go_quote(format_go_duration(ht))}: must be 0 or >=3s")
+        raise Reject(f"invalid hold time {shown_hold}: must be 0 or >=3s")
     if ka > ht:
-        raise Reject(
-            f"invalid keepaliveTime {go_quote(format_go_duration(ka))}, must be lower than holdTime "
-            f"{go_quote(format_go_duration(ht))}"
-        )
-    return ht, ka
+        shown_ka = go_quote(format_go_duration_ns(ka_given)) if ka_given is not None else "<nil>"
+        raise Reject(f"invalid keepaliveTime {shown_ka}, must be lower than holdTime {shown_hold}")
+    return ht / 1e9, ka / 1e9
 
 
 def _peer(p: BGPPeer, bfd: Mapping[str, BFDProfileConfig], resources: ClusterResources, opts: ParseOptions) -> Peer:
@@ -76,12 +85,11 @@ def _peer(p: BGPPeer, bfd: Mapping[str, BFDProfileConfig], resources: ClusterRes
     address = _optional_ip(s.peer_address, "invalid BGPPeer address")
     router_id = _optional_ip(s.router_id, "invalid router ID")
     source = _optional_ip(s.source_address, "invalid source IP")
-    problem = check_selectors(s.node_selectors, "nodeSelectors")
+    problem = duplicates(s.node_selectors, "nodeSelectors") or syntax_problem(
+        s.node_selectors, SelectorUse.PEER_NODES, p.name
+    )
     if problem:
         raise Reject(problem)
-    problem = invalid_selector(s.node_selectors)
-    if problem:
-        raise Reject(f"{problem}\nfailed to convert peer {p.name} node selector")
     secret_name = s.password_secret.name if s.password_secret and s.password_secret.name else ""
     if s.password and secret_name:
         raise Reject(

@@ -10,7 +10,7 @@ from ..text import go_quote
 from ..types import BGPAdvertisement, IPAddressPool, L2Advertisement
 from ._collect import Collector, Reject
 from ._model import LabeledObject, Pool, ServiceAllocationConfig
-from ._selectors import check_selectors, invalid_selector, matching, sorted_selectors
+from ._selectors import SelectorUse, duplicates, matching, sorted_selectors, syntax_problem
 
 
 def _service_allocation(p: IPAddressPool, namespaces: Sequence[LabeledObject] | None) -> ServiceAllocationConfig | None:
@@ -22,17 +22,14 @@ def _service_allocation(p: IPAddressPool, namespaces: Sequence[LabeledObject] | 
         raise Reject("duplicate definition in namespaces field")
     if not names and not sa.namespace_selectors and not sa.service_selectors:
         return ServiceAllocationConfig(priority=sa.priority or 0, service_selectors=(LabelSelector(),))
-    for sels, what in (
-        (sa.namespace_selectors, "namespaceSelectors"),
-        (sa.service_selectors, "serviceSelectors"),
-    ):
-        problem = check_selectors(sels, what)
-        if problem:
-            raise Reject(problem)
-    for sels, what in ((sa.namespace_selectors, "namespace"), (sa.service_selectors, "service")):
-        problem = invalid_selector(sels)
-        if problem:
-            raise Reject(f"{problem}\ninvalid {what} label selector in ip pool {p.name}")
+    problem = (
+        duplicates(sa.namespace_selectors, "namespaceSelectors")
+        or duplicates(sa.service_selectors, "serviceSelectors")
+        or syntax_problem(sa.namespace_selectors, SelectorUse.POOL_NAMESPACES, p.name)
+        or syntax_problem(sa.service_selectors, SelectorUse.POOL_SERVICES, p.name)
+    )
+    if problem:
+        raise Reject(problem)
     resolved = set(names)
     if sa.namespace_selectors and namespaces is not None:
         resolved |= matching(namespaces, list(sa.namespace_selectors)) or set()

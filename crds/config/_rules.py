@@ -109,12 +109,13 @@ def native_restrictions(
                     "Community",
                     co.name,
                     f"native BGP mode only supports legacy communities, BGP community CR {go_quote(co.name)} "
-                    f"has non legacy community {go_quote(_go_struct_alias(alias.name, alias.value))}",
+                    f"has non legacy community {_go_struct_alias(alias.name, alias.value)}",
                 )
 
 
 def _go_struct_alias(name: str | None, value: str | None) -> str:
-    return f"{{{name or ''} {value or ''}}}"
+    """Go's ``%q`` of a ``CommunityAlias`` value (no ``String()``): each field quoted, inside braces."""
+    return f"{{{go_quote(name or '')} {go_quote(value or '')}}}"
 
 
 def _nonzero_duration(text: str | None) -> bool:
