@@ -4,9 +4,11 @@ MetalLB's per-pool BGP rules: aggregation length and LOCAL_PREF).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 
 from ..community import Community, CommunityFormatError, CommunityValueError, parse_community
+from ..errors import ConfigWarning
 from ..text import go_quote
 from ..types import BGPAdvertisement, L2Advertisement
 from ._collect import Collector, Reject, dup_string
@@ -22,10 +24,23 @@ def blank_alias_communities(adv: BGPAdvertisement) -> BGPAdvertisement:
     return adv.model_copy(update={"spec": adv.spec.model_copy(update={"communities": kept or None})})
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def _unknown_pool_warning(kind: str, adv: str, pool: str) -> ConfigWarning:
+    """One warning value per (advertisement, missing pool), made once and shared by later parses.
+
+    The webhook parses a few pools against every advertisement twice per review, so the same names miss the
+    index again and again; formatting them each time cost most of a pool review. The values are frozen.
+    """
+    return ConfigWarning(f"{kind}/{adv}", f"ipAddressPools names pool {go_quote(pool)}, which does not exist")
+
+
 def _warn_unknown_pools(out: Collector, adv: BGPAdvertisement | L2Advertisement, index: PoolIndex) -> None:
-    for name in adv.spec.ip_address_pools or ():
-        if name not in index.names:
-            out.warn(adv.api.kind, adv.name, f"ipAddressPools names pool {go_quote(name)}, which does not exist")
+    names = adv.spec.ip_address_pools
+    if not names:
+        return
+    known = index.names
+    kind = adv.api.kind
+    out.warnings.extend(_unknown_pool_warning(kind, adv.name, name) for name in names if name not in known)
 
 
 def parse_l2_advertisements(

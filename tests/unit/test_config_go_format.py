@@ -18,6 +18,7 @@ import pytest
 from config_helpers import errors
 
 from crds.config._durations import format_go_duration_ns, parse_go_duration_ns
+from crds.text import go_quote
 
 QNAME_REGEX = (
     "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric "
@@ -234,3 +235,23 @@ def test_go_duration_string(ns: int, text: str) -> None:
     """Outputs of Go's ``time.Duration.String()`` for the same values; parsing the text gives ``ns`` back."""
     assert format_go_duration_ns(ns) == text
     assert parse_go_duration_ns(text) == ns
+
+
+@pytest.mark.parametrize(
+    ("text", "quoted"),
+    [
+        ("abc", '"abc"'),
+        ('a"b', '"a\\"b"'),
+        ("a\\b", '"a\\\\b"'),
+        ("a\nb\a\v", '"a\\nb\\a\\v"'),
+        ("\x7f", '"\\x7f"'),
+        ("\x00", '"\\x00"'),
+        ("µs", '"µs"'),
+        ("\u00ad", '"\\u00ad"'),
+        ("\U0001f600", '"\U0001f600"'),
+        ("\u2028", '"\\u2028"'),
+    ],
+)
+def test_go_quote_matches_strconv_quote(text: str, quoted: str) -> None:
+    """Outputs of Go's ``fmt.Sprintf("%q", text)`` for the same strings."""
+    assert go_quote(text) == quoted
