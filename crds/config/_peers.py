@@ -27,11 +27,19 @@ def _div3(ns: int) -> int:
     return ns // 3 if ns >= 0 else -(-ns // 3)
 
 
+def _go_duration_pointer(ns: int | None) -> str:
+    """Go's ``%q`` of a ``*metav1.Duration``: its generated ``String()`` quoted, ``"nil"`` when not given."""
+    if ns is None:
+        return go_quote("nil")
+    return go_quote(f"&Duration{{Duration:{format_go_duration_ns(ns)},}}")
+
+
 def _timers(hold: str | None, keepalive: str | None) -> tuple[float | None, float | None]:
     """MetalLB's ``parseTimers``: hold alone gives keepalive hold/3; keepalive alone gives hold 3 x keepalive.
 
-    Upstream prints the *given* ``metav1.Duration`` pointers with ``%q``: their ``String()`` quoted, or ``<nil>``
-    for one that was not given (a keepalive alone can make the derived hold time too short).
+    Upstream prints the *given* ``*metav1.Duration`` values with ``%q`` (the generated ``String()``:
+    ``"&Duration{Duration:1m30s,}"``, or ``"nil"`` for one not given: a keepalive alone can make the derived hold
+    time too short).
     """
     if hold is None and keepalive is None:
         return None, None
@@ -50,13 +58,14 @@ def _timers(hold: str | None, keepalive: str | None) -> tuple[float | None, floa
         ht, ka = ka_given * 3, ka_given
     else:
         raise InternalInvariantError("parseTimers: one of hold and keepalive must be set here")
-    shown_hold = go_quote(format_go_duration_ns(ht_given)) if ht_given is not None else "<nil>"
+    shown_hold = _go_duration_pointer(ht_given)
     rounded = int(ht / 1e9)  # time.Duration(int(holdTime.Seconds())): truncated to whole seconds
     if rounded != 0 and rounded < 3:
         raise Reject(f"invalid hold time {shown_hold}: must be 0 or >=3s")
     if ka > ht:
-        shown_ka = go_quote(format_go_duration_ns(ka_given)) if ka_given is not None else "<nil>"
-        raise Reject(f"invalid keepaliveTime {shown_ka}, must be lower than holdTime {shown_hold}")
+        raise Reject(
+            f"invalid keepaliveTime {_go_duration_pointer(ka_given)}, must be lower than holdTime {shown_hold}"
+        )
     return ht / 1e9, ka / 1e9
 
 

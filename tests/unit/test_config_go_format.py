@@ -8,7 +8,8 @@ Each expectation was derived from the Go source (MetalLB ``internal/config``; ap
 * a ``metav1.LabelSelector`` passed by value prints by reflection (``String()`` has a pointer receiver):
   ``%v`` gives ``{map[a:b] [{k In [x y]}]}``, ``%q`` quotes each string; passed by pointer (a pool's namespace
   selectors) it prints the generated ``String()``;
-* durations print as ``time.Duration.String()``; a ``*metav1.Duration`` that was not given prints ``<nil>``;
+* a ``*metav1.Duration`` prints its generated ``String()``, ``&Duration{Duration:1m30s,}`` with the duration as
+  ``time.Duration.String()``, or ``nil`` when it was not given;
 * a ``CommunityAlias`` prints as a struct with ``%q``: ``{"name" "value"}``.
 """
 
@@ -185,22 +186,24 @@ def test_duplicate_selectors_print_as_go_does(text: str, expected: str) -> None:
     [
         pytest.param(
             "holdTime: 1500ms",
-            'invalid hold time "1.5s": must be 0 or >=3s',
+            'invalid hold time "&Duration{Duration:1.5s,}": must be 0 or >=3s',
             id="hold-printed-as-duration-string",
         ),
         pytest.param(
             "keepaliveTime: 500ms",
-            "invalid hold time <nil>: must be 0 or >=3s",
+            'invalid hold time "nil": must be 0 or >=3s',
             id="hold-not-given-prints-nil",
         ),
         pytest.param(
             "holdTime: 90s, keepaliveTime: 2m",
-            'invalid keepaliveTime "2m0s", must be lower than holdTime "1m30s"',
+            'invalid keepaliveTime "&Duration{Duration:2m0s,}", must be lower than holdTime '
+            '"&Duration{Duration:1m30s,}"',
             id="minutes-printed-with-zero-seconds",
         ),
         pytest.param(
             "holdTime: 1h, keepaliveTime: 1h0m0.5s",
-            'invalid keepaliveTime "1h0m0.5s", must be lower than holdTime "1h0m0s"',
+            'invalid keepaliveTime "&Duration{Duration:1h0m0.5s,}", must be lower than holdTime '
+            '"&Duration{Duration:1h0m0s,}"',
             id="hours-printed-with-fraction",
         ),
     ],

@@ -161,15 +161,18 @@ CASES = [
     pytest.param(
         "kind: BGPPeer\nname: p\nspec: {myASN: 1, peerASN: 2, peerAddress: 1.2.3.4, holdTime: 2s}",
         "native",
-        ['BGPPeer/p: parsing peer p invalid BGPPeer timers: invalid hold time "2s": must be 0 or >=3s'],
+        [
+            "BGPPeer/p: parsing peer p invalid BGPPeer timers: invalid hold time "
+            '"&Duration{Duration:2s,}": must be 0 or >=3s'
+        ],
         id="peer-hold-time-too-short",
     ),
     pytest.param(
         "kind: BGPPeer\nname: p\nspec: {myASN: 1, peerASN: 2, peerAddress: 1.2.3.4, holdTime: 30s, keepaliveTime: 40s}",
         "frr",
         [
-            'BGPPeer/p: parsing peer p invalid BGPPeer timers: invalid keepaliveTime "40s", must be lower than '
-            'holdTime "30s"'
+            "BGPPeer/p: parsing peer p invalid BGPPeer timers: invalid keepaliveTime "
+            '"&Duration{Duration:40s,}", must be lower than holdTime "&Duration{Duration:30s,}"'
         ],
         id="peer-keepalive-above-hold",
     ),
