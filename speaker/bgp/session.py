@@ -61,7 +61,7 @@ from speaker.bgp.open import (
     RouteRefreshCapability,
 )
 from speaker.bgp.route_refresh import RouteRefresh
-from speaker.bgp.routes import PathContext, Prefix, RouteAttrs, build_updates
+from speaker.bgp.routes import V6_KEY_BIT, PathContext, Prefix, RouteAttrs, build_updates, prefix_key
 from speaker.bgp.settings import IPAddress, PeerSettings
 from speaker.bgp.update import Update
 
@@ -168,6 +168,9 @@ class _Negotiated:
     eor_sent: set[Afi] = field(default_factory=set)
 
 
+_PREFIX_TYPES = (ipaddress.IPv4Network, ipaddress.IPv6Network)
+
+
 def _router_id_from_name(name: str) -> ipaddress.IPv4Address:
     # MetalLB: little-endian CRC32-IEEE of the node name when the socket has no IPv4 address.
     return ipaddress.IPv4Address(struct.pack("<I", zlib.crc32(name.encode())))
@@ -194,10 +197,12 @@ class BgpSession:
         self.state = SessionState.IDLE
         self.stats = SessionStats()
         # Invariant: _advertised holds exactly what the peer has from us on the current connection (empty while
-        # not Established); _desired is the caller's last set_desired(), copied.
-        self._desired: dict[Prefix, RouteAttrs] = {}
-        self._advertised: dict[Prefix, RouteAttrs] = {}
-        self._unsendable: frozenset[Prefix] = frozenset()
+        # not Established); _desired is the caller's last set_desired(), copied. Both are keyed by prefix_key()
+        # (ints hash in C; ipaddress networks hash in Python, which dominated a 10,000-route diff).
+        self._desired: dict[int, RouteAttrs] = {}
+        self._advertised: dict[int, RouteAttrs] = {}
+        self._unsendable: frozenset[int] = frozenset()
+        self._keys: dict[int, tuple[Prefix, int]] = {}  # id(prefix) -> (prefix, prefix_key(prefix))
         self._wake = asyncio.Event()
         self._synced = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -222,13 +227,21 @@ class BgpSession:
         """Replace the whole desired Adj-RIB-Out; only the difference is sent (``{}`` withdraws everything)."""
         if self._phase is _Phase.CLOSED:
             raise SessionUsageError(f"BGP session to {self.settings.peer_label} is closed")
-        desired: dict[Prefix, RouteAttrs] = {}
+        desired: dict[int, RouteAttrs] = {}
+        cache, new_cache = self._keys, {}
         for prefix, attrs in routes.items():
-            if not isinstance(prefix, ipaddress.IPv4Network | ipaddress.IPv6Network):
-                raise TypeError(f"route key {prefix!r} is not an IPv4Network or IPv6Network")
+            # Callers usually hand the same network objects again; their keys are remembered by identity (the
+            # cache holds the objects, so an id cannot be reused while cached).
+            hit = cache.get(id(prefix))
+            if hit is None or hit[0] is not prefix:
+                if not isinstance(prefix, _PREFIX_TYPES):
+                    raise TypeError(f"route key {prefix!r} is not an IPv4Network or IPv6Network")
+                hit = (prefix, prefix_key(prefix))
             if not isinstance(attrs, RouteAttrs):
                 raise TypeError(f"attributes of {prefix} are not RouteAttrs")
-            desired[prefix] = attrs
+            new_cache[id(prefix)] = hit
+            desired[hit[1]] = attrs
+        self._keys = new_cache
         self._desired = desired
         self.stats.pending = len(desired)
         self._synced.clear()
@@ -552,9 +565,9 @@ class BgpSession:
                     )
                 if isinstance(msg, RouteRefresh) and msg.subtype == 0 and msg.afi in (Afi.IPV4, Afi.IPV6):
                     # RFC 2918 §4: re-send our whole Adj-RIB-Out of that family.
-                    version = 4 if msg.afi == Afi.IPV4 else 6
-                    for p in [p for p in self._advertised if p.version == version]:
-                        del self._advertised[p]
+                    v6 = V6_KEY_BIT if msg.afi == Afi.IPV6 else 0
+                    for k in [k for k in self._advertised if k & V6_KEY_BIT == v6]:
+                        del self._advertised[k]
                     self._wake.set()
                 if isinstance(msg, Update) and msg.errors:
                     _log.info(
@@ -611,9 +624,14 @@ class BgpSession:
     async def _flush(self, neg: _Negotiated) -> None:
         """Send the difference between desired and advertised; End-of-RIB once per family after the first table."""
         desired, adv = self._desired, self._advertised
-        sendable = {p: a for p, a in desired.items() if (Afi.IPV4 if p.version == 4 else Afi.IPV6) in neg.families}
-        announce = {p: a for p, a in sendable.items() if adv.get(p) != a}
-        withdraw = [p for p in adv if p not in sendable]
+        sendable = desired
+        if len(neg.families) < 2:
+            bit = 0 if Afi.IPV4 in neg.families else V6_KEY_BIT
+            sendable = {k: a for k, a in desired.items() if k & V6_KEY_BIT == bit}
+        get = adv.get
+        # Identity first: unchanged routes usually keep their RouteAttrs object, and tuples compare in C anyway.
+        announce = {k: a for k, a in sendable.items() if (old := get(k)) is not a and old != a}
+        withdraw = adv.keys() - sendable.keys()
         frames, unsendable = build_updates(announce, withdraw, self._path_context(neg))
         unsent = frozenset(unsendable) | (desired.keys() - sendable.keys())
         if unsent and unsent != self._unsendable:
@@ -624,18 +642,19 @@ class BgpSession:
             neg.eor_sent.add(family)
         if frames:
             await self._send(b"".join(frames))
-        for p in withdraw:
-            del adv[p]
-        for p, a in announce.items():
-            if p not in self._unsendable:
-                adv[p] = a
+        for k in withdraw:
+            del adv[k]
+        unsendable_now = self._unsendable
+        for k, a in announce.items():
+            if k not in unsendable_now:
+                adv[k] = a
         self.stats.updates_sent += len(frames)
         self.stats.announced = len(adv)
         if self._desired is desired and not self._wake.is_set():
             self._synced.set()
 
-    def _unsent_reason(self, unsent: frozenset[Prefix], neg: _Negotiated) -> str:
-        v6 = sum(1 for p in unsent if p.version == 6)
+    def _unsent_reason(self, unsent: frozenset[int], neg: _Negotiated) -> str:
+        v6 = sum(1 for k in unsent if k & V6_KEY_BIT)
         v4 = len(unsent) - v6
         parts = []
         if v4:
