@@ -300,7 +300,6 @@ class BfdManager(Generic[Key]):
         rx = tx = None
         try:
             rx = socket.socket(af, socket.SOCK_DGRAM)
-            rx.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             rx.setsockopt(socket.SOL_SOCKET, _Linux.SO_TIMESTAMPNS, 1)
             if fam == 4:
                 rx.setsockopt(socket.IPPROTO_IP, _Linux.IP_RECVTTL, 1)

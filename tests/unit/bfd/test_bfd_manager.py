@@ -152,13 +152,17 @@ def test_packets_the_socket_layer_must_drop(pair: tuple[Side, Side]) -> None:
     assert a.manager.stats()["b"].control_packet_input == 1
 
 
-def test_a_taken_port_is_a_clear_error() -> None:
+def test_a_taken_port_is_a_clear_error_even_for_a_second_manager() -> None:
+    # Two BFD daemons on one port would silently split the packets between them; the second must refuse.
     port = free_udp_port()
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", port))
-        m: BfdManager[str] = BfdManager(on_change=lambda c: None, port=port, bind_v4="127.0.0.1", bind_v6=None)
+    first: BfdManager[str] = BfdManager(on_change=lambda c: None, port=port, bind_v4="127.0.0.1", bind_v6=None)
+    first.start()
+    try:
+        second: BfdManager[str] = BfdManager(on_change=lambda c: None, port=port, bind_v4="127.0.0.1", bind_v6=None)
         with pytest.raises(BfdError, match=f"cannot open the BFD socket on UDP 127.0.0.1:{port}"):
-            m.start()
+            second.start()
+    finally:
+        first.stop()
 
 
 def test_spec_from_profile_uses_metallb_defaults() -> None:
