@@ -137,6 +137,30 @@ def detection(bench: Bench, ms: int, mult: int, rounds: int, busy: bool) -> tupl
     return results, lateness
 
 
+class StallProbe:
+    """A thread that sleeps 5 ms at a time and records oversleeps over 40 ms: stalls of this process (a loaded
+    host descheduling it), which explain flaps that are not the BFD code's doing."""
+
+    def __init__(self) -> None:
+        self.stalls: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        last = time.monotonic()
+        while not self._stop.wait(0.005):
+            now = time.monotonic()
+            if now - last > 0.040:
+                self.stalls.append((now - last) * 1000)
+            last = now
+
+    def stop(self) -> str:
+        self._stop.set()
+        self._thread.join()
+        return f"{len(self.stalls)} stalls > 40 ms" + (f" (max {max(self.stalls):.0f} ms)" if self.stalls else "")
+
+
 def cpu(bench: Bench, n: int, ms: int, window: float = 10.0) -> tuple[float, float]:
     keys = bench.sessions(n, ms, 3)
     peer = bench.peer(n, ms, 3)
@@ -144,16 +168,17 @@ def cpu(bench: Bench, n: int, ms: int, window: float = 10.0) -> tuple[float, flo
         bench.wait(keys, State.UP, timeout=60)
         time.sleep(2 * ms * 3 / 1000 + 0.5)
         stats0 = bench.manager.stats()
+        probe = StallProbe()
         c0, t0 = time.process_time(), time.monotonic()
         time.sleep(window)
         c1, t1 = time.process_time(), time.monotonic()
+        stalls = probe.stop()
         stats1 = bench.manager.stats()
         pps = sum(stats1[k].control_packet_input + stats1[k].control_packet_output for k in keys) - sum(
             stats0[k].control_packet_input + stats0[k].control_packet_output for k in keys
         )
         flaps = sum(stats1[k].session_down_events - stats0[k].session_down_events for k in keys)
-        if flaps:
-            print(f"  note: {flaps} session flaps during the {n}-session run")
+        print(f"  {n} sessions at {ms} ms: {flaps} flaps in {window:.0f} s; this process saw {stalls}")
         return (c1 - c0) / (t1 - t0) * 100, pps / (t1 - t0)
     finally:
         peer.kill()

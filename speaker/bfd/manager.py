@@ -300,7 +300,6 @@ class BfdManager(Generic[Key]):
         rx = tx = None
         try:
             rx = socket.socket(af, socket.SOCK_DGRAM)
-            rx.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             rx.setsockopt(socket.SOL_SOCKET, _Linux.SO_TIMESTAMPNS, 1)
             if fam == 4:
                 rx.setsockopt(socket.IPPROTO_IP, _Linux.IP_RECVTTL, 1)
@@ -361,14 +360,15 @@ class BfdManager(Generic[Key]):
                 timeout = None
                 if self._heap:
                     timeout = max(0.0, self._heap[0][0] - self._clock())
+                # Read every ready socket before any timer fires: after a stall (the process descheduled,
+                # the GIL held elsewhere) packets that arrived in time are still queued, and their kernel
+                # timestamps must reset detection before expiry is judged. A wake-up by timeout alone reads
+                # nothing: each socket call gives the GIL away, which costs a busy interpreter milliseconds.
                 for key, _ in self._selector.select(timeout):
                     if key.data is None:
                         self._drain_wake()
-                # Read every socket before any timer fires, whatever woke us: after a stall (the process
-                # descheduled, the GIL held elsewhere) packets that arrived in time are still queued, and
-                # their kernel timestamps must reset detection before expiry is judged.
-                for fam in self._sockets:
-                    self._receive_all(fam)
+                    else:
+                        self._receive_all(key.data)
                 self._apply_desired()
                 self._fire_timers()
         except Exception:  # a bug: say so loudly, the speaker's health check sees the dead thread
@@ -567,13 +567,23 @@ class BfdManager(Generic[Key]):
         return now - age if 0.0 <= age < 1.0 else now
 
     def _handle(self, entry: _Entry[Key], out: Output, now: float, *, notify: bool = True) -> None:
-        for pkt in out.packets:
-            self._send(entry, pkt)
+        # Order matters under a busy interpreter: every socket write or log line may give the GIL away, so the
+        # state change reaches the callback first, then the packets go out, then the logs are written.
         for change in out.changes:
             if change.state == State.UP:
                 entry.up_events += 1
             elif change.previous == State.UP:
                 entry.down_events += 1
+        self._publish(entry)
+        if notify:
+            for change in out.changes:
+                for k in list(entry.keys):
+                    self._emit(entry, k, change.previous, change.state, change.diag, now)
+        for pkt in out.packets:
+            self._send(entry, pkt)
+        if out.packets:
+            self._publish(entry)
+        for change in out.changes:
             self._log.info(
                 "BFD session to %s: %s -> %s (%s)",
                 entry.spec.peer_address,
@@ -588,11 +598,6 @@ class BfdManager(Generic[Key]):
                     "diag": diag_name(change.diag),
                 },
             )
-        self._publish(entry)
-        if notify:
-            for change in out.changes:
-                for k in list(entry.keys):
-                    self._emit(entry, k, change.previous, change.state, change.diag, now)
         self._arm(entry)
 
     def _emit(

@@ -96,6 +96,8 @@ def test_removing_a_session_sends_admin_down(pair: tuple[Side, Side]) -> None:
     b.manager.set_sessions({})
     wait_for("a Down", lambda: a.manager.state("b") == State.DOWN)
     assert a.changes[-1].diag == Diag.NEIGHBOR_SIGNALED_SESSION_DOWN
+    assert a.changes[-1].remote_state == State.ADMIN_DOWN
+    assert not a.changes[-1].path_failed  # RFC 5882 §3.2: the peer's AdminDown is no path failure
     assert b.manager.state("a") is None
     assert "a" not in b.manager.stats()
 
@@ -150,13 +152,17 @@ def test_packets_the_socket_layer_must_drop(pair: tuple[Side, Side]) -> None:
     assert a.manager.stats()["b"].control_packet_input == 1
 
 
-def test_a_taken_port_is_a_clear_error() -> None:
+def test_a_taken_port_is_a_clear_error_even_for_a_second_manager() -> None:
+    # Two BFD daemons on one port would silently split the packets between them; the second must refuse.
     port = free_udp_port()
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", port))
-        m: BfdManager[str] = BfdManager(on_change=lambda c: None, port=port, bind_v4="127.0.0.1", bind_v6=None)
+    first: BfdManager[str] = BfdManager(on_change=lambda c: None, port=port, bind_v4="127.0.0.1", bind_v6=None)
+    first.start()
+    try:
+        second: BfdManager[str] = BfdManager(on_change=lambda c: None, port=port, bind_v4="127.0.0.1", bind_v6=None)
         with pytest.raises(BfdError, match=f"cannot open the BFD socket on UDP 127.0.0.1:{port}"):
-            m.start()
+            second.start()
+    finally:
+        first.stop()
 
 
 def test_spec_from_profile_uses_metallb_defaults() -> None:
@@ -171,3 +177,17 @@ def test_spec_from_profile_uses_metallb_defaults() -> None:
     assert (s.receive_interval_ms, s.transmit_interval_ms, s.detect_multiplier, s.passive) == (50, 60, 4, True)
     with pytest.raises(ValueError, match="differ in family"):
         BfdSessionSpec(peer_address=B, local_address=ipaddress.ip_address("::1"))
+
+
+@pytest.mark.parametrize(
+    ("previous", "state", "remote", "failed"),
+    [
+        pytest.param(State.UP, State.DOWN, State.DOWN, True, id="silence-or-peer-down-is-a-path-failure"),
+        pytest.param(State.UP, State.DOWN, State.ADMIN_DOWN, False, id="peer-admin-down-is-not"),
+        pytest.param(State.INIT, State.DOWN, State.DOWN, False, id="never-up-is-not"),
+        pytest.param(State.UP, State.ADMIN_DOWN, State.UP, False, id="our-own-admin-down-is-not"),
+    ],
+)
+def test_path_failed_follows_rfc_5882(previous: State, state: State, remote: State, failed: bool) -> None:
+    change = BfdChange("k", B, previous, state, Diag.NONE, 0.0, remote)
+    assert change.path_failed is failed
