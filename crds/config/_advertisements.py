@@ -116,15 +116,19 @@ def parse_bgp_advertisements(
     nodes: Sequence[LabeledObject] | None,
 ) -> dict[str, list[BGPAdvertisementConfig]]:
     res: dict[str, list[BGPAdvertisementConfig]] = {}
-    dumps = [a.spec.dump() for a in advs]
-    for i in range(len(advs)):
-        for j in range(i + 1, len(advs)):
-            if dumps[i] == dumps[j] and advs[i].name == advs[j].name:
-                out.error(
-                    "BGPAdvertisement",
-                    advs[j].name,
-                    f"duplicate definition of bgpadvertisements. advertisement {i + 1} and {j + 1} are equal",
-                )
+    # MetalLB compares whole objects (names included), so only advertisements sharing a name can be equal.
+    by_name: dict[str, list[int]] = {}
+    for i, a in enumerate(advs):
+        by_name.setdefault(a.name, []).append(i)
+    twins = [(i, j) for group in by_name.values() if len(group) > 1 for i in group for j in group if i < j]
+    dumps = {i: advs[i].spec.dump() for pair in twins for i in pair}
+    for i, j in sorted(twins):
+        if dumps[i] == dumps[j]:
+            out.error(
+                "BGPAdvertisement",
+                advs[j].name,
+                f"duplicate definition of bgpadvertisements. advertisement {i + 1} and {j + 1} are equal",
+            )
     for adv in advs:
         try:
             parsed = _bgp_advertisement(adv, communities, nodes)

@@ -16,13 +16,15 @@ class Collector:
         self.errors: list[ConfigError] = []
         self.warnings: list[ConfigWarning] = []
         self.failed: set[tuple[str, str]] = set()
+        self._seen: set[ConfigError] = set()
 
     def error(self, kind: str, name: str, what: str, *, transient: bool = False) -> None:
         cls = TransientConfigError if transient else ConfigError
         where = f"{kind}/{name}" if kind else ""
         self.failed.add((kind, name))
         err = cls(where, what, kind=kind, name=name)
-        if err not in self.errors:
+        if err not in self._seen:
+            self._seen.add(err)
             self.errors.append(err)
 
     def warn(self, kind: str, name: str, what: str) -> None:

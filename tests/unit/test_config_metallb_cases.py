@@ -101,3 +101,29 @@ def test_metallb_parse_case(case: dict[str, Any]) -> None:
         assert ours == []
     else:
         assert case["error"] in ours
+
+
+# What the backend rules say (DiscardFRROnly for the native speaker, DiscardNativeOnly for FRR), so a case that
+# MetalLB's validator accepts can be checked for none of them among our errors (its objects are often incomplete
+# otherwise: a peer without an ASN, which the parser reports and the validator does not read).
+_MODE_RULE_TEXTS = ("on native bgp mode", "bfd profiles section set", "native bgp mode", "native BGP mode", "FRR mode")
+MODE_CASES = [
+    pytest.param(mode, case, id=f"{mode}-{case['desc']}")
+    for key, mode in (("native", "native"), ("frr", "frr"))
+    for case in DATA[key]
+]
+
+
+def test_the_mode_case_files_are_not_empty() -> None:
+    assert len(DATA["native"]) >= 15
+    assert len(DATA["frr"]) >= 20
+
+
+@pytest.mark.parametrize(("mode", "case"), MODE_CASES)
+def test_metallb_backend_rule_case(mode: str, case: dict[str, Any]) -> None:
+    result = parse_config(_resources(case["crs"]), ParseOptions(bgp_mode=mode))  # type: ignore[arg-type]
+    ours = [error.what for error in result.errors]
+    if case["error"] is None:
+        assert [what for what in ours if any(text in what for text in _MODE_RULE_TEXTS)] == []
+    else:
+        assert case["error"] in ours

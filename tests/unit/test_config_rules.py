@@ -566,3 +566,12 @@ def test_a_bug_inside_the_parser_is_raised_not_reported_as_a_config_error(
     monkeypatch.setattr(f"{module}.{name}", broken)
     with pytest.raises(ValueError, match=r"^bug$"):
         parse_config(resources(text))
+
+
+def test_equal_bgp_advertisements_are_reported_by_position() -> None:
+    adv = "kind: BGPAdvertisement\nname: {name}\nspec: {{localPref: 1}}\n"
+    text = "---\n".join([adv.format(name="x"), adv.format(name="w"), adv.format(name="x")])
+    assert errors(text, "frr") == [
+        'BGPAdvertisement/x: duplicate definition of BGPAdvertisement "x"',
+        "BGPAdvertisement/x: duplicate definition of bgpadvertisements. advertisement 2 and 3 are equal",
+    ]
