@@ -164,6 +164,8 @@ class Responder(Protocol):
 
     def first_gratuitous_at(self, ip: IPAddress) -> float | None: ...
 
+    def retrigger(self, ip: IPAddress) -> None: ...
+
 
 @dataclass(frozen=True)
 class SpeakerSettings:
@@ -544,6 +546,10 @@ class SpeakerController:
         for name, protocol in [k for k in self._announced if k not in announcing]:
             self._set_gauge(name, protocol, ())
         reports, self._duplicate_reports = self._duplicate_reports, []
+        for address in {ip_address(text) for _, text, _ in reports}:
+            if address in desired:
+                # We keep it: announce again so the other announcer hears us and settles its side too.
+                self.responder.retrigger(address)
         for name, text, mac_text in reports:
             obj = self.store.get(SERVICES, name)
             if obj is not None:

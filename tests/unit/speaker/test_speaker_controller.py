@@ -39,6 +39,7 @@ VIP = "198.51.100.100"
 class FakeResponder:
     def __init__(self, missing: frozenset[Any] = frozenset()) -> None:
         self.calls: list[dict[Any, frozenset[str] | None]] = []
+        self.retriggered: list[Any] = []
         self.missing = missing
 
     def set_desired(self, desired: Any) -> Any:
@@ -51,6 +52,9 @@ class FakeResponder:
 
     def first_gratuitous_at(self, ip: Any) -> float | None:
         return 10.25
+
+    def retrigger(self, ip: Any) -> None:
+        self.retriggered.append(ip)
 
 
 def node(name: str, **labels: str) -> dict[str, Any]:
@@ -273,8 +277,21 @@ async def test_a_duplicate_seen_on_the_wire_makes_the_lower_ranked_announcer_wit
     w.speaker.duplicate_seen(ipaddress.ip_address(VIP), "eth0", bytes.fromhex("020000000001"))
     await w.drain()
     assert w.desired() == {}, "the node that sorts second yields"
+    assert w.responder.retriggered == [], "a yielding node does not announce again"
     assert ("web", "Warning", "duplicateAnnouncer") in [e[:3] for e in w.recorder.events]
     assert f'pymetallb_layer2_duplicate_announcers{{ip="{VIP}"}} 1' in w.exact.expose()
+
+
+async def test_a_node_that_keeps_a_disputed_ip_announces_it_again() -> None:
+    first = election_order(("a", "b"), VIP, {})[0]
+    w = World(first, members=frozenset({first}))
+    w.store.apply(SERVICES, "ADDED", service("web", VIP))
+    w.store.apply(ENDPOINTSLICES, "ADDED", endpoints("web", "a", "b"))
+    await w.start()
+    w.speaker.duplicate_seen(ipaddress.ip_address(VIP), "eth0", bytes.fromhex("020000000002"))
+    await w.drain()
+    assert w.desired() == {ipaddress.ip_address(VIP): None}
+    assert w.responder.retriggered == [ipaddress.ip_address(VIP)], "so the other side hears it and yields"
 
 
 async def test_the_flush_coalesces_many_decisions_into_one_set_desired() -> None:
