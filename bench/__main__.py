@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from bench import bench_allocate, bench_controller, bench_parse, bench_webhook
+from bench import bench_allocate, bench_controller, bench_membership, bench_parse, bench_webhook
 
 
 def main() -> int:
@@ -12,6 +12,7 @@ def main() -> int:
     bench_allocate.main()
     bench_webhook.main()
     bench_controller.main()
+    bench_membership.main()
     return 0
 
 

@@ -446,7 +446,9 @@ class Core:
                 return
             s.accusers.add(accuser)
             self._broadcast(Update(m.name, incarnation, State.SUSPECT, accuser))
-        lo = t.suspicion_min
+        # Lifeguard's local health also stretches our suspicions: a member that knows it is slow (its own acks
+        # and nacks arrive late) waits longer before declaring anyone dead; healthy members (awareness 0) decide.
+        lo = t.suspicion_min * self._scale()
         hi = lo * t.suspicion_max_mult
         confirmations = len(s.accusers) - 1
         timeout = lo if s.k <= 0 else max(lo, hi - (hi - lo) * math.log(confirmations + 1) / math.log(s.k + 1))
