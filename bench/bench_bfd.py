@@ -24,6 +24,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 from speaker.bfd.manager import BfdChange, BfdManager, BfdSessionSpec
@@ -45,6 +46,7 @@ class Bench:
         self.cond = threading.Condition()
         self.states: dict[str, State] = {}
         self.last: dict[str, BfdChange[str]] = {}
+        self.down_diags: Counter[str] = Counter()
         self.manager: BfdManager[str] = BfdManager(
             on_change=self._on_change, port=self.port, peer_port=self.peer_port, bind_v4="127.0.0.1", bind_v6=None
         )
@@ -54,6 +56,8 @@ class Bench:
         with self.cond:
             self.states[change.key] = change.state
             self.last[change.key] = change
+            if change.previous == State.UP:
+                self.down_diags[change.diag_name] += 1
             self.cond.notify_all()
 
     def wait(self, keys: list[str], state: State, timeout: float = 30.0) -> None:
@@ -169,6 +173,7 @@ def cpu(bench: Bench, n: int, ms: int, window: float = 10.0) -> tuple[float, flo
         time.sleep(2 * ms * 3 / 1000 + 0.5)
         stats0 = bench.manager.stats()
         probe = StallProbe()
+        diags0 = Counter(bench.down_diags)
         c0, t0 = time.process_time(), time.monotonic()
         time.sleep(window)
         c1, t1 = time.process_time(), time.monotonic()
@@ -178,7 +183,8 @@ def cpu(bench: Bench, n: int, ms: int, window: float = 10.0) -> tuple[float, flo
             stats0[k].control_packet_input + stats0[k].control_packet_output for k in keys
         )
         flaps = sum(stats1[k].session_down_events - stats0[k].session_down_events for k in keys)
-        print(f"  {n} sessions at {ms} ms: {flaps} flaps in {window:.0f} s; this process saw {stalls}")
+        why = dict(bench.down_diags - diags0)
+        print(f"  {n} sessions at {ms} ms: {flaps} flaps in {window:.0f} s {why or ''}; this process saw {stalls}")
         return (c1 - c0) / (t1 - t0) * 100, pps / (t1 - t0)
     finally:
         peer.kill()
