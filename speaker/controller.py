@@ -623,7 +623,10 @@ class SpeakerController:
     async def _status(self, name: str) -> None:
         ns, node = self.settings.namespace, self.settings.node
         decision = self.decisions.get(name)
-        await self._status_of(L2_STATUSES, name, service_l2_status(node, decision, ns) if decision else None)
+        want_l2 = service_l2_status(node, decision, ns) if decision else None
+        await self._status_of(L2_STATUSES, name, want_l2)
+        if want_l2 is not None:
+            await self._clear_dead_claims(name)
         bgp_decision = self.bgp.decisions.get(name) if self.bgp is not None else None
         await self._status_of(BGP_STATUSES, name, service_bgp_status(node, bgp_decision, ns) if bgp_decision else None)
 
@@ -655,6 +658,19 @@ class SpeakerController:
         if (keep.get("status") or {}) != want["status"]:
             # status is a subresource: a create ignores it, so it is written apart.
             await self.client.patch(res, keep["metadata"]["name"], {"status": want["status"]}, ns, subresource="status")
+
+    async def _clear_dead_claims(self, name: str) -> None:
+        """ServiceL2Status objects of nodes the failure detector declared gone, for a Service this node now
+        announces: a crashed speaker cannot delete its own, and a status naming a dead node misleads whoever
+        reads it (MetalLB leaves them until the Pod is garbage-collected)."""
+        members = self.members()
+        if members is None:
+            return
+        for obj in self.store.by_index(L2_STATUSES, "service", name):
+            owner = (_labels(obj) or {}).get(LABEL_NODE)
+            if owner and owner != self.settings.node and owner not in members:
+                with contextlib.suppress(NotFound):
+                    await self.client.delete(L2_STATUSES, obj["metadata"]["name"], self.settings.namespace)
 
     async def withdraw_all(self) -> None:
         """On a graceful stop: stop answering at once, end the BGP sessions (with graceful restart the routers

@@ -34,7 +34,9 @@ from netlab import Host, Lab
 T = TypeVar("T")
 PYMETALLB = str(Path(sys.executable).with_name("pymetallb"))
 LAB_LABEL = "pymetallb.test/lab"
-_REPLY = re.compile(r"reply from (\S+) \[([0-9A-Fa-f:]{17})\]")
+# Debian's arping (Habets): "42 bytes from 4a:94:..:ae (198.51.100.100): index=0 time=..."; iputils' arping:
+# "Unicast reply from 198.51.100.100 [4A:94:..:AE]".
+_REPLY = re.compile(r"bytes from ([0-9A-Fa-f:]{17}) \(|reply from \S+ \[([0-9A-Fa-f:]{17})\]")
 _NDISC = re.compile(r"Target link-layer address: ([0-9A-Fa-f:]{17})")
 
 
@@ -281,7 +283,9 @@ class SpeakerCluster:
             out = self.client.run("ndisc6", "-n", "-r", "2", "-w", "500", ip, "eth0", check=False).stdout
             return {m.lower() for m in _NDISC.findall(out)}
         out = self.client.run("arping", "-c", str(count), "-w", str(count + 1), "-I", "eth0", ip, check=False).stdout
-        return {mac.lower() for _, mac in _REPLY.findall(out)}
+        if "bytes from" not in out and "reply from" not in out and "unanswered" not in out and "Received" not in out:
+            raise AssertionError(f"arping printed nothing this harness can read: {out!r}")
+        return {(a or b).lower() for a, b in _REPLY.findall(out)}
 
     def who(self, mac: str) -> str | None:
         for node in self.nodes.values():
