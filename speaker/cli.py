@@ -33,7 +33,7 @@ from speaker.bgp_announcer import BgpAnnouncer
 from speaker.controller import CONFIG, SESSIONS, STATE, Key, SpeakerController, SpeakerSettings, pod_identity
 from speaker.l2.answers import DuplicateAnnouncer
 from speaker.l2.interfaces import EXCLUDE_FILE, ExclusionError, load_exclusions
-from speaker.l2.responder import L2Responder
+from speaker.l2.responder import InterfacesChanged, L2Responder
 from speaker.membership_bridge import MembershipBridge, add_membership_flags
 from speaker.resources import (
     BGP_STATUSES,
@@ -64,8 +64,12 @@ async def wire_speaker(program: Program) -> None:
     holder: list[SpeakerController] = []
 
     def on_l2_event(event: Any) -> None:
-        if isinstance(event, DuplicateAnnouncer) and holder:
+        if not holder:
+            return
+        if isinstance(event, DuplicateAnnouncer):
             holder[0].duplicate_seen(event.ip, event.interface, event.mac)
+        elif isinstance(event, InterfacesChanged):
+            holder[0].interfaces_changed()
 
     responder = L2Responder(
         exclude=exclude,

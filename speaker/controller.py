@@ -252,6 +252,7 @@ class SpeakerController:
         self._announced: dict[tuple[str, str], tuple[str, ...]] = {}  # (service, protocol) → IPs in the gauge
         self._deaths: list[tuple[float, frozenset[str]]] = []  # (when declared dead, who): for failover timing
         self.last_desired: dict[IPAddress, frozenset[str] | None] = {}
+        self._unserved: frozenset[IPAddress] = frozenset()  # desired, but no interface here can answer for them
         # Duplicate announcers heard on the wire: reported as Events at the next flush.
         self._duplicate_reports: list[tuple[str, str, str]] = []
         # Service → (other node seen announcing it too, until when): that node is alive on the LAN whatever the
@@ -287,6 +288,10 @@ class SpeakerController:
                 self.queue.add(StatusKey(name))
         elif res == STATES and key == f"{self.settings.namespace}/speaker-{self.settings.node}":
             self.queue.add(STATE)
+
+    def interfaces_changed(self) -> None:
+        """The responder's interfaces changed: refresh what it can serve (and the status objects that say so)."""
+        self.queue.add(FLUSH)
 
     def members_changed(self, dead: frozenset[str], at: float) -> None:
         """Called (on the loop) when the failure detector's view changed; ``dead`` were just declared dead."""
@@ -501,6 +506,12 @@ class SpeakerController:
         if self.bgp is not None:
             self.bgp.flush()
         missing = set(getattr(result, "missing_interfaces", ()) or ())
+        unserved = frozenset(getattr(result, "unserved", ()) or ())
+        if unserved != self._unserved:
+            for name, d in self.decisions.items():
+                if d.announce and any(_to_address(*ip) in unserved ^ self._unserved for ip in d.ips):
+                    self.queue.add(StatusKey(name))
+            self._unserved = unserved
         announcing: dict[tuple[str, str], tuple[str, ...]] = {}
         for name, decision in self.decisions.items():
             if decision.announce:
@@ -623,6 +634,8 @@ class SpeakerController:
     async def _status(self, name: str) -> None:
         ns, node = self.settings.namespace, self.settings.node
         decision = self.decisions.get(name)
+        if decision is not None and decision.ips and all(_to_address(*ip) in self._unserved for ip in decision.ips):
+            decision = None  # elected, but no interface here can answer (link down): claim nothing
         want_l2 = service_l2_status(node, decision, ns) if decision else None
         await self._status_of(L2_STATUSES, name, want_l2)
         if want_l2 is not None:

@@ -43,6 +43,11 @@ def sc(
         netns_apiserver.kubectl("delete", "namespace", ns, "--wait=false", "--ignore-not-found", check=False)
 
 
+def _nft_input(table: str, rules: list[str]) -> str:
+    body = "".join(f"  {r}\n" for r in rules)
+    return f"table inet {table} {{\n chain in {{\n  type filter hook input priority 0;\n{body} }}\n}}\n"
+
+
 def _three(sc: SpeakerCluster) -> None:
     for i in (1, 2, 3):
         sc.add_node(i)
@@ -147,7 +152,9 @@ def test_a_shared_ip_and_a_dual_stack_service_stay_on_one_node(sc: SpeakerCluste
     shared = {"metallb.io/allow-shared-ip": "k"}
     sc.service("a", VIP, endpoints_on=everywhere, annotations=shared, port=80)
     sc.service("b", VIP, endpoints_on=everywhere, annotations=shared, port=443)
-    sc.service("dual", "198.51.100.101", "2001:db8::101", endpoints_on=everywhere, policy="RequireDualStack")
+    # The test apiserver has IPv4 Service CIDRs only, so the Service is single-stack in spec; its status holds
+    # both families, as a dual-stack Service's does (the speaker reads only the status).
+    sc.service("dual", "198.51.100.101", "2001:db8::101", endpoints_on=everywhere)
     _start_all(sc)
     owner = _owner_answers(sc, "a", VIP)
     assert eventually(lambda: sc.l2_owner("b"), what="b's status") == owner
@@ -161,10 +168,7 @@ def test_loss_on_membership_traffic_and_a_resync_move_nothing(sc: SpeakerCluster
         sc.service(f"s{i}", f"198.51.100.{100 + i}", endpoints_on=list(sc.nodes))
     _start_all(sc)
     owners = {f"s{i}": _owner_answers(sc, f"s{i}", f"198.51.100.{100 + i}") for i in range(10)}
-    drop = (
-        "table inet lossy { chain in { type filter hook input priority 0; "
-        "udp dport 7946 numgen random mod 100 < 5 drop; } }"
-    )
+    drop = _nft_input("lossy", ["udp dport 7946 numgen random mod 100 < 5 drop"])
     for node in sc.nodes.values():
         node.host.nft(drop)
     # A full resync on every speaker at once (a config change queues every Service) while packets are lost.
@@ -186,11 +190,9 @@ def test_a_membership_partition_that_makes_two_announcers_is_detected_and_resolv
     # Cut the owner off from the others' membership traffic only: ARP still flows, so both announce...
     owner = sc.nodes[first]
     others = [n for n in sc.nodes.values() if n is not owner]
-    rule = " ".join(f"ip saddr {n.ip4} udp dport 7946 drop;" for n in others)
-    owner.host.nft(f"table inet part {{ chain in {{ type filter hook input priority 0; {rule} }} }}")
+    owner.host.nft(_nft_input("part", [f"ip saddr {n.ip4} udp dport 7946 drop" for n in others]))
     for n in others:
-        rule = f"ip saddr {owner.ip4} udp dport 7946 drop;"
-        n.host.nft(f"table inet part {{ chain in {{ type filter hook input priority 0; {rule} }} }}")
+        n.host.nft(_nft_input("part", [f"ip saddr {owner.ip4} udp dport 7946 drop"]))
     # The others declare it dead and one of them takes over: two announcers for a moment...
     eventually(
         lambda: any(
