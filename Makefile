@@ -31,7 +31,7 @@ e2e: venv testenv
 sysdeps:
 	@bash tests/sysdeps.sh
 
-test: venv testenv sysdeps lint
+test: venv testenv gobgp sysdeps lint
 	$(BIN)/pytest -q
 
 crds: venv
@@ -47,3 +47,4 @@ clean:
 	rm -rf $(VENV) .testenv .pytest_cache .mypy_cache .ruff_cache
 
 include tests/testenv/testenv.mk
+include tests/gobgp/gobgp.mk

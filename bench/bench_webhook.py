@@ -67,19 +67,22 @@ def _review(obj: dict[str, Any], uid: int) -> bytes:
 def _state(pools: int) -> ClusterState:
     state = ClusterState()
     for i in range(pools):
-        state.apply_config(IPAddressPool, _pool(i))
+        state.add(_pool(i))
     for j in range(20):
-        state.apply_config(
-            L2Advertisement,
+        state.add(
             {
+                "apiVersion": L2Advertisement.api.api_version,
+                "kind": "L2Advertisement",
                 "metadata": {"name": f"l2-{j}", "namespace": NS},
                 "spec": {"ipAddressPools": [f"pool-{(j * 37 + k) % pools:05d}" for k in range(10)]},
             },
         )
     for s in range(SERVICES):
         a, b = divmod(s % (pools * 200), 200)
-        state.apply_service(
+        state.add(
             {
+                "apiVersion": "v1",
+                "kind": "Service",
                 "metadata": {"name": f"svc-{s}", "namespace": "default"},
                 "spec": {"type": "LoadBalancer", "clusterIP": "10.96.0.1", "ports": [{"port": 80, "protocol": "TCP"}]},
                 "status": {"loadBalancer": {"ingress": [{"ip": f"10.{a // 250}.{a % 250}.{b + 1}"}]}},

@@ -248,9 +248,12 @@ def issue_serving(
             sans.append(x509.DNSName(host))
     start, end = _window(now, policy.cert_validity, policy)
     end = min(end, ca.not_after)
+    # X.509 limits a common name to 64 characters (RFC 5280 ub-common-name); a long namespace makes the Service's
+    # DNS name longer. Clients match the SANs, which carry every name in full; the CN is only a label.
+    common_name = hosts[0] if len(hosts[0]) <= 64 else hosts[0][:64]
     cert = (
         x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hosts[0])]))
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
         .issuer_name(ca.cert.subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())

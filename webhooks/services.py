@@ -132,10 +132,10 @@ def _ip_problems(view: ServiceView, ips: tuple[IP, ...], config: Config, state: 
             f"{view.requested_pool}"
         ]
     # Load the Services that hold or ask for these IPs, then ask the allocator as the controller would.
-    others = sorted({k for ip in ips for k in state.ip_users.get(ip, ()) if k != view.key})
+    others = sorted({k for ip in ips for k in state.ip_users(ip) if k != view.key})
     for key in others:
-        other = state.services[key]
-        if not other.is_load_balancer:
+        other = state.service(key)
+        if other is None or not other.is_load_balancer:
             continue
         held = other.current_ips or other.requested_ips
         try:
@@ -150,7 +150,7 @@ def _ip_problems(view: ServiceView, ips: tuple[IP, ...], config: Config, state: 
 
 
 def _ns_labels(state: ClusterState, namespace: str) -> Mapping[str, str] | None:
-    return None if state.namespaces is None else state.namespaces.get(namespace, {})
+    return state.namespace_labels(namespace)
 
 
 def read_service(obj: Mapping[str, Any]) -> ServiceView | None:

@@ -184,8 +184,8 @@ def test_registration_and_readiness(webhook: Webhook) -> None:
     assert "ipaddresspoolvalidationwebhook.metallb.io" in names and "servicevalidationwebhook.metallb.io" in names
     bundle = base64.b64decode(vwc["webhooks"][0]["clientConfig"]["caBundle"])
     assert b"BEGIN CERTIFICATE" in bundle
-    assert webhook.get("/healthz") == (200, "ok")
-    assert webhook.get("/readyz") == (200, "ok")
+    assert webhook.get("/healthz") == (200, "ok\n")
+    assert webhook.get("/readyz") == (200, "ok\n")
     conversion = _json(webhook.apiserver, "get", "crd", "bgppeers.metallb.io")["spec"]["conversion"]
     assert conversion["webhook"]["clientConfig"]["url"] == f"https://127.0.0.1:{webhook.port}/convert"
     assert "service" not in conversion["webhook"]["clientConfig"]

@@ -96,3 +96,10 @@ def test_a_new_ca_waits_for_the_grace_before_signing() -> None:
     assert not plan(due + policy.ca_grace / 2, m2, HOSTS, policy).new_cert
     after = plan(due + policy.ca_grace + datetime.timedelta(minutes=1), m2, HOSTS, policy)
     assert after.new_cert and after.reason == "serving certificate signed by an older CA"
+
+
+def test_a_service_name_longer_than_a_common_name_may_be_still_gets_a_certificate() -> None:
+    # A 50-character namespace makes the Service's DNS name 80 characters; X.509 caps a CN at 64.
+    long_host = f"metallb-webhook-service.{'n' * 50}.svc"
+    pair = issue_serving(new_ca(NOW), [long_host], NOW)
+    assert long_host in pair.hosts()

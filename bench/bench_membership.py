@@ -1,0 +1,198 @@
+"""The failure detector: message rate per member, crash detection time, graceful leave, idle CPU.
+
+Targets (issue 9): a crashed speaker declared dead within 0.5 s on a LAN; a per-member message rate that does not
+grow with the cluster. Figures:
+
+* simulated (``speaker.membership.simulation``, exact protocol on fake time, LAN latency 0.2-0.6 ms): datagrams
+  and bytes sent per member per second with 3, 10 and 50 members; time from a crash until every other member
+  declared it dead (and until the first one did), p50/p99 over many crash phases;
+* real sockets (``Membership`` threads, one UDP socket each, on 127.0.0.1 in this process): the same detection
+  time after a member stops without leaving, and the time a graceful ``leave`` takes to reach the others;
+* idle CPU of one member: a separate process running one ``Membership`` among two others, CPU seconds per second.
+
+``BENCH_TRIALS=n`` scales the number of crash trials.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+
+from speaker.membership.runtime import Membership, MembershipChange
+from speaker.membership.simulation import SimNet
+from speaker.membership.wire import State
+
+TRIALS = int(os.environ.get("BENCH_TRIALS", "40"))
+KEY = b"YmVuY2gtbWVtYmVyc2hpcC1rZXk"
+
+
+def pct(xs: list[float], p: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, round(p * (len(xs) - 1)))]
+
+
+def sim_rate(n: int) -> tuple[float, float]:
+    net = SimNet(seed=n)
+    names = [f"node{i}" for i in range(n)]
+    net.start(names)
+    net.run(2.0)
+    before = {m: net.members[m].sent for m in names}
+    octets = {"sent": 0}
+    original = net._apply
+
+    def tap(m, fx):  # type: ignore[no-untyped-def]
+        octets["sent"] += sum(len(d) for _, d in fx.packets)
+        original(m, fx)
+
+    net._apply = tap  # type: ignore[method-assign]
+    net.run(20.0)
+    packets = sum(net.members[m].sent - before[m] for m in names) / n / 20.0
+    return packets, octets["sent"] / n / 20.0
+
+
+def sim_detection(n: int, trials: int) -> tuple[list[float], list[float]]:
+    everyone, first = [], []
+    for seed in range(trials):
+        net = SimNet(seed=1000 + seed)
+        names = [f"node{i}" for i in range(n)]
+        net.start(names)
+        net.run(1.0 + (seed * 0.0137) % 0.5)
+        t0 = net.now
+        net.crash("node0")
+        net.run(3.0)
+        seen: dict[str, float] = {}
+        for o in net.observed:
+            if o.t >= t0 and o.transition.node == "node0" and o.transition.state is State.DEAD:
+                seen.setdefault(o.observer, o.t - t0)
+        everyone.append(max(seen.values()) if len(seen) == n - 1 else float("inf"))
+        first.append(min(seen.values()))
+    return everyone, first
+
+
+class _Watch:
+    def __init__(self) -> None:
+        self.cond = threading.Condition()
+        self.alive: dict[str, frozenset[str]] = {}
+        self.at: dict[str, float] = {}
+
+    def callback(self, node: str):  # type: ignore[no-untyped-def]
+        def on_change(c: MembershipChange) -> None:
+            with self.cond:
+                self.alive[node] = c.alive
+                self.at[node] = c.at
+                self.cond.notify_all()
+
+        return on_change
+
+    def wait(self, pred, timeout: float = 10.0) -> bool:  # type: ignore[no-untyped-def]
+        with self.cond:
+            return self.cond.wait_for(pred, timeout)
+
+
+def real_trial(n: int, graceful: bool) -> float:
+    watch = _Watch()
+    members = [
+        Membership(node=f"m{i}", bind=("127.0.0.1", 0), key=KEY, on_change=watch.callback(f"m{i}")) for i in range(n)
+    ]
+    for m in members:
+        m.start()
+    peers = {m.node: ("127.0.0.1", m.port) for m in members}
+    for m in members:
+        m.set_peers(peers)
+    names = frozenset(peers)
+    others = [m.node for m in members[1:]]
+    try:
+        if not watch.wait(lambda: all(watch.alive.get(x) == names for x in peers)):
+            raise RuntimeError("members did not converge")
+        time.sleep(0.5 + (time.monotonic() % 0.1))  # a random phase of the probe rounds
+        t0 = time.monotonic()
+        if graceful:
+            members[0].leave(1.0)
+        members[0].stop()
+        gone = names - {"m0"}
+        if not watch.wait(lambda: all(watch.alive.get(x) == gone for x in others), timeout=5):
+            return float("inf")
+        return max(watch.at[x] for x in others) - t0
+    finally:
+        for m in members:
+            m.stop()
+
+
+IDLE_CHILD = """
+import sys, time
+from speaker.membership.runtime import Membership
+key, ports = sys.argv[1].encode(), [int(p) for p in sys.argv[2:]]
+m = Membership(node="idle", bind=("127.0.0.1", 0), key=key, on_change=lambda c: None)
+m.start()
+m.set_peers({f"p{i}": ("127.0.0.1", p) for i, p in enumerate(ports)})
+print(m.port, flush=True)
+sys.stdin.read()
+"""
+
+
+def idle_cpu(seconds: float = 20.0) -> float:
+    """CPU seconds per second of a process running one member of three (two peers here)."""
+    peers = [Membership(node=f"p{i}", bind=("127.0.0.1", 0), key=KEY, on_change=lambda c: None) for i in range(2)]
+    for p in peers:
+        p.start()
+    child = subprocess.Popen(
+        [sys.executable, "-c", IDLE_CHILD, KEY.decode(), *(str(p.port) for p in peers)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout is not None
+        port = int(child.stdout.readline())
+        table = {"p0": ("127.0.0.1", peers[0].port), "p1": ("127.0.0.1", peers[1].port), "idle": ("127.0.0.1", port)}
+        for p in peers:
+            p.set_peers(table)
+        time.sleep(2.0)
+
+        def cpu() -> float:
+            with open(f"/proc/{child.pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+        c0, t0 = cpu(), time.monotonic()
+        time.sleep(seconds)
+        return (cpu() - c0) / (time.monotonic() - t0)
+    finally:
+        child.kill()
+        child.wait()
+        for p in peers:
+            p.stop()
+
+
+def main() -> None:
+    print(f"bench_membership: default Timers, {os.cpu_count()} cores, Python {sys.version.split()[0]}")
+    for n in (3, 10, 50):
+        packets, octets = sim_rate(n)
+        print(f"  simulated {n:2d} members: {packets:5.1f} datagrams/s and {octets / 1000:5.2f} kB/s sent per member")
+    for n in (3, 10, 50):
+        trials = max(5, TRIALS // 4) if n == 50 else TRIALS
+        everyone, first = sim_detection(n, trials)
+        print(
+            f"  simulated crash, {n:2d} members, {trials} trials: declared dead by all p50 {pct(everyone, 0.5):.3f} s"
+            f" p99 {pct(everyone, 0.99):.3f} s max {max(everyone):.3f} s (first member: p50 {pct(first, 0.5):.3f} s)"
+        )
+    real_trials = max(5, TRIALS // 2)
+    crash = [real_trial(3, graceful=False) for _ in range(real_trials)]
+    print(
+        f"  real sockets, crash (stop without leave), 3 members, {real_trials} trials: all others report it gone"
+        f" p50 {pct(crash, 0.5):.3f} s p99 {pct(crash, 0.99):.3f} s max {max(crash):.3f} s"
+    )
+    leave = [real_trial(3, graceful=True) for _ in range(real_trials)]
+    print(
+        f"  real sockets, graceful leave, 3 members: all others report it gone p50 {pct(leave, 0.5) * 1000:.1f} ms"
+        f" p99 {pct(leave, 0.99) * 1000:.1f} ms (median {statistics.median(leave) * 1000:.1f} ms)"
+    )
+    print(f"  idle CPU of one member (3 members): {idle_cpu() * 100:.2f} % of one core")
+
+
+if __name__ == "__main__":
+    main()
