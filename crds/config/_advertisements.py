@@ -40,7 +40,7 @@ def _warn_unknown_pools(out: Collector, adv: BGPAdvertisement | L2Advertisement,
         return
     known = index.names
     kind = adv.api.kind
-    out.warnings.extend(_unknown_pool_warning(kind, adv.name, name) for name in names if name not in known)
+    out.warn(_unknown_pool_warning(kind, adv.name, name) for name in names if name not in known)
 
 
 def parse_l2_advertisements(

@@ -12,23 +12,23 @@ from ..types import Community as CommunityCR
 
 
 class Collector:
+    """The errors and warnings of one parse, in the order found; an error found twice is kept once."""
+
     def __init__(self) -> None:
         self.errors: list[ConfigError] = []
         self.warnings: list[ConfigWarning] = []
-        self.failed: set[tuple[str, str]] = set()
         self._seen: set[ConfigError] = set()
 
     def error(self, kind: str, name: str, what: str, *, transient: bool = False) -> None:
         cls = TransientConfigError if transient else ConfigError
-        where = f"{kind}/{name}" if kind else ""
-        self.failed.add((kind, name))
-        err = cls(where, what, kind=kind, name=name)
+        err = cls(f"{kind}/{name}" if kind else "", what, kind=kind, name=name)
         if err not in self._seen:
             self._seen.add(err)
             self.errors.append(err)
 
-    def warn(self, kind: str, name: str, what: str) -> None:
-        self.warnings.append(ConfigWarning(f"{kind}/{name}", what))
+    def warn(self, warnings: Iterable[ConfigWarning]) -> None:
+        """Add ready-made warnings (they may be shared between parses: they are frozen)."""
+        self.warnings.extend(warnings)
 
 
 _T = TypeVar("_T", IPAddressPool, BGPPeer, BFDProfile, BGPAdvertisement, L2Advertisement, CommunityCR)
