@@ -8,13 +8,16 @@ grow with the cluster. Figures:
   declared it dead (and until the first one did), p50/p99 over many crash phases;
 * real sockets (``Membership`` threads, one UDP socket each, on 127.0.0.1 in this process): the same detection
   time after a member stops without leaving, and the time a graceful ``leave`` takes to reach the others;
-* idle CPU of one member: a separate process running one ``Membership`` among two others, CPU seconds per second.
+* idle CPU of one member: a separate process running one ``Membership`` among two others, CPU seconds per second;
+* a busy main thread (pure-Python spin, as an event loop stuck in a long reconcile): the probe round trip other
+  members measure to that member, with the interpreter's default 5 ms GIL switch interval and with our 1 ms.
 
 ``BENCH_TRIALS=n`` scales the number of crash trials.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import statistics
 import subprocess
@@ -168,6 +171,60 @@ def idle_cpu(seconds: float = 20.0) -> float:
             p.stop()
 
 
+PEERS_CHILD = """
+import dataclasses, json, sys
+from speaker.membership.runtime import Membership
+key, port = sys.argv[1].encode(), int(sys.argv[2])
+ms = [Membership(node=f"q{i}", bind=("127.0.0.1", 0), key=key, on_change=lambda c: None) for i in range(2)]
+for m in ms:
+    m.start()
+table = {"busy": ("127.0.0.1", port), **{m.node: ("127.0.0.1", m.port) for m in ms}}
+for m in ms:
+    m.set_peers(table)
+print(json.dumps({m.node: m.port for m in ms}), flush=True)
+sys.stdin.read()
+print(json.dumps([dataclasses.asdict(m.stats) for m in ms]), flush=True)
+"""
+
+
+def busy_main_thread(switch_interval: float | None, seconds: float = 10.0) -> dict[str, float]:
+    """One member in this process while its main thread spins in pure Python (an event loop that never yields);
+    two members in a child process probe it. Their probe round trips include our thread's GIL waits."""
+    before = sys.getswitchinterval()
+    m = Membership(
+        node="busy", bind=("127.0.0.1", 0), key=KEY, on_change=lambda c: None, switch_interval=switch_interval
+    )
+    m.start()
+    child = subprocess.Popen(
+        [sys.executable, "-c", PEERS_CHILD, KEY.decode(), str(m.port)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout is not None and child.stdin is not None
+        ports = json.loads(child.stdout.readline())
+        m.set_peers({name: ("127.0.0.1", port) for name, port in ports.items()})
+        time.sleep(1.0)
+        end = time.monotonic() + seconds
+        x = 0
+        while time.monotonic() < end:
+            x = (x * 31 + 7) % 1000003
+        child.stdin.close()
+        stats = json.loads(child.stdout.readline())
+        return {
+            "rtt_p50": max(s["rtt_p50"] for s in stats),
+            "rtt_p99": max(s["rtt_p99"] for s in stats),
+            "rtt_max": max(s["rtt_max"] for s in stats),
+            "failures": sum(s["probe_failures"] for s in stats),
+            "dead": sum(s["declared_dead"] for s in stats),
+        }
+    finally:
+        m.stop()
+        child.wait()
+        sys.setswitchinterval(before)
+
+
 def main() -> None:
     print(f"bench_membership: default Timers, {os.cpu_count()} cores, Python {sys.version.split()[0]}")
     for n in (3, 10, 50):
@@ -192,6 +249,13 @@ def main() -> None:
         f" p99 {pct(leave, 0.99) * 1000:.1f} ms (median {statistics.median(leave) * 1000:.1f} ms)"
     )
     print(f"  idle CPU of one member (3 members): {idle_cpu() * 100:.2f} % of one core")
+    for label, interval in (("default 5 ms", None), ("1 ms (Membership default)", 0.001)):
+        r = busy_main_thread(interval)
+        print(
+            f"  busy main thread, GIL switch interval {label}: peers' probe RTT to it p50 {r['rtt_p50'] * 1000:.1f} ms"
+            f" p99 {r['rtt_p99'] * 1000:.1f} ms max {r['rtt_max'] * 1000:.1f} ms, {r['failures']:.0f} failed probes,"
+            f" {r['dead']:.0f} deaths"
+        )
 
 
 if __name__ == "__main__":
