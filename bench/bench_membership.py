@@ -19,11 +19,15 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+from pathlib import Path
+from typing import Any
 
 from speaker.membership.runtime import Membership, MembershipChange
 from speaker.membership.simulation import SimNet
@@ -225,6 +229,71 @@ def busy_main_thread(switch_interval: float | None, seconds: float = 10.0) -> di
         sys.setswitchinterval(before)
 
 
+ROOT = Path(__file__).resolve().parent.parent
+NODE_SCRIPT = ROOT / "tests" / "component" / "ml_node.py"
+
+
+def netns_sigkill(trials: int) -> list[float] | str:
+    """Three ``ml_node.py`` processes in network namespaces on one bridge (tests/netlab.py); SIGKILL one, time
+    until both others print the change (their ``t`` is CLOCK_MONOTONIC, shared by all processes); restart it."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from netlab import Lab, missing_requirements
+
+    if why := missing_requirements():
+        return why
+    key_dir = Path(tempfile.mkdtemp())
+    (key_dir / "secretkey").write_text(KEY.decode())
+    times: list[float] = []
+    with Lab("mlbench") as lab:
+        hosts = [lab.add_host(f"n{i}", v4=f"198.51.100.{11 + i}/24") for i in range(3)]
+        peers = json.dumps({h.name: h.ip4 for h in hosts})
+        lines: queue.Queue[tuple[str, dict[str, object]]] = queue.Queue()
+
+        def launch(h: Any) -> subprocess.Popen[bytes]:
+            proc = h.popen(
+                [sys.executable, str(NODE_SCRIPT), h.name, h.ip4, peers, str(key_dir)], stdout=subprocess.PIPE
+            )
+
+            def read() -> None:
+                for raw in proc.stdout:
+                    lines.put((h.name, json.loads(raw)))
+
+            threading.Thread(target=read, daemon=True).start()
+            return proc
+
+        def settle(alive: set[str], who: set[str]) -> dict[str, float]:
+            """Wait until each of ``who`` last reported ``alive`` and 1 s passed without news; their change times."""
+            last: dict[str, dict[str, object]] = {}
+            quiet_since = time.monotonic()
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                try:
+                    name, e = lines.get(timeout=0.1)
+                    if e["event"] == "change":
+                        last[name] = e
+                        quiet_since = time.monotonic()
+                except queue.Empty:
+                    pass
+                done = all(n in last and set(last[n]["alive"]) == alive for n in who)  # type: ignore[call-overload]
+                if done and time.monotonic() - quiet_since > 1.0:
+                    return {n: float(last[n]["t"]) for n in who}  # type: ignore[arg-type]
+            raise RuntimeError(f"membership did not settle on {sorted(alive)}")
+
+        procs = [launch(h) for h in hosts]
+        everyone = {h.name for h in hosts}
+        settle(everyone, everyone)
+        for _ in range(trials):
+            time.sleep(0.2 + (time.monotonic() % 0.05))
+            t0 = time.monotonic()
+            procs[2].kill()
+            procs[2].wait()
+            seen = settle(everyone - {"n2"}, {"n0", "n1"})
+            times.append(max(seen.values()) - t0)
+            procs[2] = launch(hosts[2])
+            settle(everyone, everyone)
+    return times
+
+
 def main() -> None:
     print(f"bench_membership: default Timers, {os.cpu_count()} cores, Python {sys.version.split()[0]}")
     for n in (3, 10, 50):
@@ -243,6 +312,14 @@ def main() -> None:
         f"  real sockets, crash (stop without leave), 3 members, {real_trials} trials: all others report it gone"
         f" p50 {pct(crash, 0.5):.3f} s p99 {pct(crash, 0.99):.3f} s max {max(crash):.3f} s"
     )
+    netns = netns_sigkill(real_trials)
+    if isinstance(netns, str):
+        print(f"  network namespaces: skipped ({netns})")
+    else:
+        print(
+            f"  separate processes in network namespaces, SIGKILL, 3 members, {real_trials} trials: both others"
+            f" report it gone p50 {pct(netns, 0.5):.3f} s p99 {pct(netns, 0.99):.3f} s max {max(netns):.3f} s"
+        )
     leave = [real_trial(3, graceful=True) for _ in range(real_trials)]
     print(
         f"  real sockets, graceful leave, 3 members: all others report it gone p50 {pct(leave, 0.5) * 1000:.1f} ms"
