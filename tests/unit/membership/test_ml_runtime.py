@@ -152,3 +152,30 @@ def test_binding_a_busy_port_fails_at_start_with_an_os_error(stopper: list[Membe
     b = Membership(node="b", bind=("127.0.0.1", a.port), key=KEY, on_change=lambda c: None)
     with pytest.raises(OSError):
         b.start()
+
+
+def test_a_failing_callback_is_logged_and_detection_goes_on(
+    rec: Recorder, stopper: list[Membership], caplog: pytest.LogCaptureFixture
+) -> None:
+    calls: list[frozenset[str]] = []
+
+    def broken(c: MembershipChange) -> None:
+        calls.append(c.alive)
+        raise RuntimeError("callback bug")
+
+    a = Membership(node="a", bind=("127.0.0.1", 0), key=KEY, on_change=broken)
+    b = Membership(node="b", bind=("127.0.0.1", 0), key=KEY, on_change=rec.for_node("b"))
+    stopper.extend([a, b])
+    for m in (a, b):
+        m.start()
+    peers = {"a": ("127.0.0.1", a.port), "b": ("127.0.0.1", b.port)}
+    for m in (a, b):
+        m.set_peers(peers)
+    rec.wait("b", {"a", "b"})
+    b.stop()
+    deadline = time.monotonic() + 10
+    while a.alive() != frozenset({"a"}) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert a.alive() == frozenset({"a"})
+    assert calls[-1] == frozenset({"a"})
+    assert "membership on_change callback failed" in caplog.text
