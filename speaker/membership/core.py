@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -99,6 +99,7 @@ class _Member:
 class _Probe:
     target: str
     id: int
+    started: float
     timeout_at: float
     deadline: float
     indirect_sent: bool = False
@@ -153,6 +154,7 @@ class Core:
         self.awareness = 0
         self.counters: Counter[str] = Counter()
         self.dropped: Counter[str] = Counter()
+        self.rtts: deque[float] = deque(maxlen=1024)  # recent probe round trips (direct or relayed), seconds
         self._broadcasts: dict[str, _Broadcast] = {}
         self._probe: _Probe | None = None
         self._relays: dict[int, _Relay] = {}
@@ -290,9 +292,8 @@ class Core:
             if target_name is not None:
                 m = self.members[target_name]
                 pid = self._new_id()
-                self._probe = _Probe(
-                    target_name, pid, now + t.probe_timeout * self._scale(), now + t.probe_interval * self._scale()
-                )
+                timeout_at = now + t.probe_timeout * self._scale()
+                self._probe = _Probe(target_name, pid, now, timeout_at, now + t.probe_interval * self._scale())
                 self.counters["probes"] += 1
                 self._send(m.addr, m.name, MsgType.PING, pid)
 
@@ -384,6 +385,7 @@ class Core:
             if p is not None and msg.probe == p.id:
                 self._probe = None
                 self._adjust_awareness(-1)
+                self.rtts.append(now - p.started)
             elif msg.probe in self._relays:
                 relay = self._relays.pop(msg.probe)
                 self._send(relay.addr, relay.requester, MsgType.ACK, relay.probe)

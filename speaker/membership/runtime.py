@@ -103,6 +103,10 @@ class MembershipStats:
     awareness: int
     incarnation: int
     send_errors: int
+    rtt_p50: float
+    """Median round trip of recent successful probes, seconds (ping to ack, relayed ones included)."""
+    rtt_p99: float
+    rtt_max: float
 
 
 def _family(host: str) -> socket.AddressFamily:
@@ -235,6 +239,7 @@ class Membership:
             raise RuntimeError("not started")
         with self._lock:
             c = dict(core.counters)
+            rtts = sorted(core.rtts)
             return MembershipStats(
                 sent=c.get("sent", 0),
                 received=c.get("received", 0),
@@ -249,6 +254,9 @@ class Membership:
                 awareness=core.awareness,
                 incarnation=core.incarnation,
                 send_errors=self._send_errors,
+                rtt_p50=_quantile(rtts, 0.5),
+                rtt_p99=_quantile(rtts, 0.99),
+                rtt_max=rtts[-1] if rtts else 0.0,
             )
 
     # ----------------------------------------------------------------------------------------------- thread
@@ -332,6 +340,10 @@ class Membership:
             self._on_change(change)
         except Exception:
             log.exception("membership on_change callback failed", extra={"op": "membership", "event": "callbackError"})
+
+
+def _quantile(xs: list[float], q: float) -> float:
+    return xs[min(len(xs) - 1, round(q * (len(xs) - 1)))] if xs else 0.0
 
 
 def _normalize(src: tuple[str, int] | tuple[str, int, int, int]) -> Addr:

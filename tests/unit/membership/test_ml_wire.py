@@ -211,3 +211,27 @@ def test_members_without_a_key_talk_in_checksummed_frames() -> None:
     net.crash("c")
     net.run(1.0)
     assert net.alive("a") == frozenset({"a", "b"})
+
+
+@given(st.binary(max_size=300))
+def test_authenticated_frames_with_arbitrary_payloads_are_counted_as_malformed_or_handled(payload: bytes) -> None:
+    net = cluster()
+    core = net.members["a"].core
+    assert core is not None
+    before = sum(core.dropped.values()) + core.counters["accepted"]
+    net.inject("a", ("198.51.100.99", 7946), Sealer(net.key, b"\x09" * 8).seal(payload))
+    assert sum(core.dropped.values()) + core.counters["accepted"] == before + 1
+    assert "a" in core.alive()
+
+
+@given(messages())
+def test_any_authenticated_message_addressed_to_a_member_is_handled_without_error(m: Message) -> None:
+    net = cluster()
+    core = net.members["a"].core
+    assert core is not None
+    msg = Message(
+        m.sender if m.sender != "a" else "z", m.boot_ms, m.incarnation, "a", m.type, m.probe, m.target, m.updates
+    )
+    net.inject("a", ("198.51.100.99", 7946), Sealer(net.key, b"\x0a" * 8).seal(encode(msg)))
+    net.run(0.5)
+    assert "a" in core.alive()
