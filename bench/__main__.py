@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import sys
 
-from bench import bench_allocate, bench_controller, bench_parse, bench_webhook
+from bench import bench_allocate, bench_controller, bench_offline, bench_parse, bench_webhook
 
 
 def main() -> int:
     bench_parse.main()
     bench_allocate.main()
     bench_webhook.main()
+    bench_offline.main()
     bench_controller.main()
     return 0
 
