@@ -141,6 +141,14 @@ def build_parser(stdin: TextIO | None = None, *, only: str | None = None) -> arg
         action="store_true",
         help="the input is the bare config YAML even if it looks like a ConfigMap",
     )
+    live = p.add_argument_group("a live cluster (instead of a file)")
+    live.add_argument(
+        "--in-cluster", action="store_true", help="read the ConfigMap `config` and the Services from the cluster"
+    )
+    live.add_argument("--kubeconfig", metavar="PATH", help="kubeconfig (default: $KUBECONFIG, ~/.kube/config)")
+    live.add_argument("--allow-moves", action="store_true", help="migrate even if some Services would change IP")
+    live.add_argument("--apply", action="store_true", help="apply the CRs (dry run, server-side apply, read back)")
+    live.add_argument("--delete-configmap", action="store_true", help="with --apply: delete the ConfigMap afterwards")
     p.set_defaults(handler=_cmd_migrate)
 
     for ep in sorted(entry_points(group="pymetallb.commands"), key=lambda e: e.name):
@@ -160,7 +168,21 @@ def main(argv: Sequence[str] | None = None, *, stdin: TextIO | None = None) -> i
         args = parser.parse_args(argv)
     except SystemExit as exc:
         return int(exc.code or 0)
-    if args.command == "migrate":
+    if args.command == "migrate" and args.in_cluster:
+        if args.input or args.input_flag or args.only_data:
+            print("pymetallb migrate: error: --in-cluster reads the cluster; give no input file", file=sys.stderr)
+            return EXIT_USAGE
+        # The in-cluster migration needs the API client and the allocator, which crds may not import: it is
+        # found through its entry point, like the program subcommands.
+        found = [ep for ep in entry_points(group="pymetallb.migrate") if ep.name == "in-cluster"]
+        if not found:
+            print("pymetallb migrate: error: --in-cluster is not installed (package reconciler)", file=sys.stderr)
+            return EXIT_USAGE
+        args.handler = found[0].load()
+    elif args.command == "migrate":
+        if any((args.kubeconfig, args.allow_moves, args.apply, args.delete_configmap)):
+            print("pymetallb migrate: error: --kubeconfig, --allow-moves, --apply need --in-cluster", file=sys.stderr)
+            return EXIT_USAGE
         if args.input and args.input_flag:
             print("pymetallb migrate: error: give the input once, as an argument or with -f", file=sys.stderr)
             return EXIT_USAGE
