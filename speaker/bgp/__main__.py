@@ -101,11 +101,15 @@ async def main_async(args: argparse.Namespace) -> int:
         session.set_desired(routes)
 
         async def report_synced() -> None:
+            # Polled, not awaited: a change can be sent between two looks, and each new state is reported once.
+            last: tuple[int, int] | None = None
             while True:
                 await session.wait_synced()
-                _out({"kind": "synced", "announced": session.stats.announced, "updates": session.stats.updates_sent})
-                while session.synced:  # wait for the next change
-                    await asyncio.sleep(0.01)
+                now = (session.stats.announced, session.stats.updates_sent)
+                if now != last:
+                    last = now
+                    _out({"kind": "synced", "announced": now[0], "updates": now[1]})
+                await asyncio.sleep(0.01)
 
         async def commands() -> None:
             nonlocal keep

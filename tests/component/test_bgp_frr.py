@@ -130,7 +130,7 @@ def test_graceful_restart_keeps_routes_while_the_speaker_restarts(net: Lab) -> N
         spk2 = _speaker(net.hosts["node"], *gr)
         spk2.set_routes(routes)
         spk2.wait_up(timeout=60)
-        spk2.wait_event(lambda e: e["kind"] == "synced", what="table and End-of-RIB sent")
+        spk2.wait_event(lambda e: e["kind"] == "synced" and e["announced"] == 20, what="table and End-of-RIB sent")
         # After End-of-RIB the router clears the stale flag on what we re-advertised.
         poll(
             lambda: _paths(frr, "203.0.113.1/32"),
