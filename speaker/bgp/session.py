@@ -313,7 +313,11 @@ class BgpSession:
                 streams = await self._connect()
             except (OSError, TimeoutError) as exc:
                 self._set_state(SessionState.IDLE)
-                self._emit(EventKind.ERROR, f"connection to {self.settings.peer_label} failed: {exc}")
+                reason = f"connection to {self.settings.peer_label} failed: {exc}"
+                if self.settings.password and isinstance(exc, TimeoutError):
+                    # With TCP MD5 a key mismatch is silent: the router drops our SYNs, the connect times out.
+                    reason += " (TCP MD5 is on: a password that differs from the router's looks exactly like this)"
+                self._emit(EventKind.ERROR, reason)
                 continue
             try:
                 await self._speak(*streams, backoff)

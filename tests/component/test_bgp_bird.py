@@ -139,6 +139,7 @@ def test_md5_wrong_password_never_establishes(net: Lab) -> None:
     spk = _speaker(net, "--password", "wrong", "--connect-time", "2")
     ev = spk.wait_event(lambda e: e["kind"] == "sessionError", what="a connection error")
     assert "198.51.100.2:179" in ev["reason"]
+    assert "TCP MD5 is on" in ev["reason"]
     assert not bird.established("node")
     assert not any(e["kind"] == "sessionUp" for e in spk.events)
 

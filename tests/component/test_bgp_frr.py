@@ -79,6 +79,7 @@ def test_md5_password_and_wrong_password(net: Lab) -> None:
     bad = _speaker(net.hosts["node"], "--password", "nope", "--connect-time", "2")
     ev = bad.wait_event(lambda e: e["kind"] == "sessionError", what="a connection error with the wrong password")
     assert "198.51.100.2:179" in ev["reason"]
+    assert "TCP MD5 is on" in ev["reason"]
     assert frr.neighbor_state("198.51.100.11") != "Established"
     bad.kill()
     good = _speaker(net.hosts["node"], "--password", "s3cret")
