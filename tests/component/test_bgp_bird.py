@@ -166,3 +166,14 @@ def test_extended_messages_carry_a_large_table(net: Lab) -> None:
     poll(bird.count, lambda n: n == 3000, what="3000 routes at BIRD")
     # 3000 /32s are 15,000 octets of NLRI: one extended UPDATE (plus two End-of-RIBs), not four.
     assert synced["updates"] <= 4
+
+
+def test_passive_mode_with_md5(net: Lab) -> None:
+    """The listening socket carries the key for the router's address, so BIRD's signed SYN is accepted."""
+    bird = Bird(
+        net.hosts["router"], asn=64513, neighbors=[("node", "198.51.100.11", 64512, 'hold time 9; password "pw1";')]
+    )
+    spk = _speaker(net, "--passive", "--password", "pw1")
+    spk.wait_up(timeout=60)
+    spk.set_routes({"203.0.113.71/32": {}})
+    poll(bird.routes, lambda r: "203.0.113.71/32" in r, what="the route over a passive MD5 session")
