@@ -20,6 +20,7 @@ import signal
 import sys
 from typing import Any
 
+from reconciler.runtime.tasks import create_guarded_task
 from speaker.bgp.routes import Prefix, RouteAttrs
 from speaker.bgp.session import BgpSession, SessionEvent
 from speaker.bgp.settings import PeerSettings
@@ -125,7 +126,10 @@ async def main_async(args: argparse.Namespace) -> int:
                     break
             stop.set()
 
-        tasks = [asyncio.create_task(report_synced()), asyncio.create_task(commands())]
+        tasks = [
+            create_guarded_task(report_synced(), name="bgp-runner-synced"),
+            create_guarded_task(commands(), name="bgp-runner-commands"),
+        ]
         await stop.wait()
         for t in tasks:
             t.cancel()
