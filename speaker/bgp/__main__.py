@@ -20,6 +20,7 @@ import signal
 import sys
 from typing import Any
 
+from reconciler.runtime.tasks import create_guarded_task
 from speaker.bgp.routes import Prefix, RouteAttrs
 from speaker.bgp.session import BgpSession, SessionEvent
 from speaker.bgp.settings import PeerSettings
@@ -101,11 +102,15 @@ async def main_async(args: argparse.Namespace) -> int:
         session.set_desired(routes)
 
         async def report_synced() -> None:
+            # Polled, not awaited: a change can be sent between two looks, and each new state is reported once.
+            last: tuple[int, int] | None = None
             while True:
                 await session.wait_synced()
-                _out({"kind": "synced", "announced": session.stats.announced, "updates": session.stats.updates_sent})
-                while session.synced:  # wait for the next change
-                    await asyncio.sleep(0.01)
+                now = (session.stats.announced, session.stats.updates_sent)
+                if now != last:
+                    last = now
+                    _out({"kind": "synced", "announced": now[0], "updates": now[1]})
+                await asyncio.sleep(0.01)
 
         async def commands() -> None:
             nonlocal keep
@@ -121,7 +126,10 @@ async def main_async(args: argparse.Namespace) -> int:
                     break
             stop.set()
 
-        tasks = [asyncio.create_task(report_synced()), asyncio.create_task(commands())]
+        tasks = [
+            create_guarded_task(report_synced(), name="bgp-runner-synced"),
+            create_guarded_task(commands(), name="bgp-runner-commands"),
+        ]
         await stop.wait()
         for t in tasks:
             t.cancel()

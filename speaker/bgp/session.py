@@ -313,7 +313,11 @@ class BgpSession:
                 streams = await self._connect()
             except (OSError, TimeoutError) as exc:
                 self._set_state(SessionState.IDLE)
-                self._emit(EventKind.ERROR, f"connection to {self.settings.peer_label} failed: {exc}")
+                reason = f"connection to {self.settings.peer_label} failed: {exc}"
+                if self.settings.password and isinstance(exc, TimeoutError):
+                    # With TCP MD5 a key mismatch is silent: the router drops our SYNs, the connect times out.
+                    reason += " (TCP MD5 is on: a password that differs from the router's looks exactly like this)"
+                self._emit(EventKind.ERROR, reason)
                 continue
             try:
                 await self._speak(*streams, backoff)
@@ -644,9 +648,14 @@ class BgpSession:
         same = map(operator.is_, map(adv.get, sendable), sendable.values())
         candidates = itertools.compress(sendable.items(), map(operator.not_, same))
         announce = {k: a for k, a in candidates if adv.get(k) != a}
-        withdraw = adv.keys() - sendable.keys()
+        # Every sendable key is in adv or new in announce; when the counts add up, adv holds nothing else, so the
+        # 10,000-key set difference is skipped for the common add/change.
+        fresh = sum(1 for k in announce if k not in adv)
+        withdraw = adv.keys() - sendable.keys() if len(adv) + fresh != len(sendable) else set()
         frames, unsendable = build_updates(announce, withdraw, self._path_context(neg))
-        unsent = frozenset(unsendable) | (desired.keys() - sendable.keys())
+        unsent = frozenset(unsendable)
+        if sendable is not desired:
+            unsent |= desired.keys() - sendable.keys()
         if unsent and unsent != self._unsendable:
             self._emit(EventKind.ERROR, self._unsent_reason(unsent, neg))
         self._unsendable = frozenset(unsent)

@@ -139,6 +139,7 @@ def test_md5_wrong_password_never_establishes(net: Lab) -> None:
     spk = _speaker(net, "--password", "wrong", "--connect-time", "2")
     ev = spk.wait_event(lambda e: e["kind"] == "sessionError", what="a connection error")
     assert "198.51.100.2:179" in ev["reason"]
+    assert "TCP MD5 is on" in ev["reason"]
     assert not bird.established("node")
     assert not any(e["kind"] == "sessionUp" for e in spk.events)
 
@@ -149,3 +150,30 @@ def test_passive_mode_accepts_the_router(net: Lab) -> None:
     spk.wait_up(timeout=60)
     spk.set_routes({"203.0.113.70/32": {}})
     poll(bird.routes, lambda r: "203.0.113.70/32" in r, what="the route over a session BIRD opened")
+
+
+def test_extended_messages_carry_a_large_table(net: Lab) -> None:
+    """With RFC 8654 negotiated, UPDATEs may exceed 4096 octets; BIRD must still get every route."""
+    bird = Bird(
+        net.hosts["router"],
+        asn=64513,
+        neighbors=[("node", "198.51.100.11", 64512, "hold time 9; enable extended messages on;")],
+    )
+    spk = _speaker(net)
+    spk.wait_up()
+    spk.set_routes({f"10.{i // 256}.{i % 256}.1/32": {} for i in range(3000)})
+    synced = spk.wait_event(lambda e: e["kind"] == "synced" and e["announced"] == 3000, what="3000 routes sent")
+    poll(bird.count, lambda n: n == 3000, what="3000 routes at BIRD")
+    # 3000 /32s are 15,000 octets of NLRI: one extended UPDATE (plus two End-of-RIBs), not four.
+    assert synced["updates"] <= 4
+
+
+def test_passive_mode_with_md5(net: Lab) -> None:
+    """The listening socket carries the key for the router's address, so BIRD's signed SYN is accepted."""
+    bird = Bird(
+        net.hosts["router"], asn=64513, neighbors=[("node", "198.51.100.11", 64512, 'hold time 9; password "pw1";')]
+    )
+    spk = _speaker(net, "--passive", "--password", "pw1")
+    spk.wait_up(timeout=60)
+    spk.set_routes({"203.0.113.71/32": {}})
+    poll(bird.routes, lambda r: "203.0.113.71/32" in r, what="the route over a passive MD5 session")
