@@ -101,20 +101,12 @@ class LeaderElector:
         self._log = logger or logging.getLogger(__name__)
         self._leading = False
         # The last Lease we read or wrote, and when (our monotonic clock) its record last changed.
-        self._observed: dict[str, Any] | None = None
         self._observed_key: tuple[Any, ...] | None = None
         self._observed_at = 0.0
 
     @property
     def is_leader(self) -> bool:
         return self._leading
-
-    @property
-    def holder(self) -> str | None:
-        """The holder in the last Lease we saw (None if none yet)."""
-        if self._observed is None:
-            return None
-        return (self._observed.get("spec") or {}).get("holderIdentity") or None
 
     async def run(self, on_started_leading: Callable[[], Awaitable[None]]) -> None:
         """Acquire, run the callback while renewing, release on the way out.
@@ -262,7 +254,6 @@ class LeaderElector:
         if key != self._observed_key:
             self._observed_key = key
             self._observed_at = self.clock.monotonic()
-        self._observed = lease
 
     def _warn(self, event: str, exc: BaseException) -> None:
         self._log.warning(
