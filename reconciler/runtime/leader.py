@@ -66,7 +66,6 @@ class LeaderElector:
         retry_period: float = 2.0,
         clock: Clock | None = None,
         rng: random.Random | None = None,
-        wall_clock: Callable[[], datetime.datetime] | None = None,
         logger: logging.Logger | None = None,
     ) -> None:
         """Durations in seconds. Defaults are client-go's (15/10/2): a crashed leader is replaced within ~15 s, a
@@ -97,7 +96,6 @@ class LeaderElector:
         self.retry_period = retry_period
         self.clock: Clock = clock or RealClock()
         self._rng = rng or random.Random()
-        self._wall = wall_clock or (lambda: datetime.datetime.now(datetime.UTC))
         self._log = logger or logging.getLogger(__name__)
         self._leading = False
         # The last Lease we read or wrote, and when (our monotonic clock) its record last changed.
@@ -182,7 +180,7 @@ class LeaderElector:
 
     async def _try_acquire_or_renew(self) -> bool:
         """One attempt (client-go's tryAcquireOrRenew). False: someone else holds it, or we lost a race."""
-        now = _micro_time(self._wall())
+        now = _micro_time(self.clock.now())
         try:
             lease = await self.client.get(LEASES, self.name, self.namespace)
         except NotFound:
@@ -236,7 +234,7 @@ class LeaderElector:
             lease = await wait_for(self.clock, self.client.get(LEASES, self.name, self.namespace), self.retry_period)
             if (lease.get("spec") or {}).get("holderIdentity") != self.identity:
                 return
-            now = _micro_time(self._wall())
+            now = _micro_time(self.clock.now())
             spec = {**(lease.get("spec") or {}), "holderIdentity": "", "leaseDurationSeconds": 1, "renewTime": now}
             spec["acquireTime"] = now
             await wait_for(self.clock, self.client.replace(LEASES, {**lease, "spec": spec}, self.namespace), 5.0)
