@@ -4,7 +4,6 @@
   with crds/*.yaml applied and Established; stopped at the end of the session, also when tests fail.
   `.kubeconfig`, `.kubectl(*args, check=True, input=None)`, `.restart()`, `.server`, `.port`.
 - `namespace`: a fresh namespace per test, deleted afterwards.
-- `kube`: a kr8s async API client for the test's event loop (tests use `@pytest.mark.anyio`).
 - `netns_apiserver` (session, started by the first test that asks for it): a second test apiserver, with its own
   data dir and crds/*.yaml applied, bound to `netlab.APISERVER_V4` (203.0.113.254 on the root namespace's `lo`)
   so that lab hosts given `lab.uplink(host)` reach it at `.server` with `.kubeconfig`.
@@ -19,10 +18,8 @@ import os
 import re
 import sys
 import uuid
-import warnings
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -106,22 +103,3 @@ def namespace(apiserver: TestAPIServer, request: pytest.FixtureRequest) -> Itera
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
-
-
-@pytest.fixture
-async def kube(apiserver: TestAPIServer, anyio_backend: str) -> AsyncIterator[Any]:
-    """kr8s async API bound to the test apiserver (one per test: kr8s clients belong to one event loop)."""
-    try:
-        import kr8s.asyncio
-    except ImportError:
-        _unavailable("kr8s is not installed (pip install 'kr8s>=0.20')")
-    with warnings.catch_warnings():
-        # kr8s 0.20 warns that it is only tested up to Kubernetes 1.35.
-        warnings.filterwarnings("ignore", message="Kubernetes version .* is not supported", category=UserWarning)
-        api = await kr8s.asyncio.api(kubeconfig=str(apiserver.kubeconfig))
-    try:
-        yield api
-    finally:
-        session = getattr(api, "_session", None)  # kr8s has no public close()
-        if session is not None:
-            await session.aclose()

@@ -77,8 +77,10 @@ import (
 )
 
 const (
-	// ServiceCIDR is the service cluster IP range of the test apiserver.
-	serviceCIDR = "10.96.0.0/16"
+	// ServiceCIDR is the service cluster IP ranges of the test apiserver: dual-stack, IPv4 first (the
+	// default family), so examples with RequireDualStack Services apply as they would on a dual-stack cluster.
+	// An IPv6 service range may be at most a /108.
+	serviceCIDR = "10.96.0.0/16,fd00::/108"
 	// firstServiceIP is the ClusterIP of the "kubernetes" Service, which is
 	// put into the serving certificate.
 	firstServiceIP = "10.96.0.1"
