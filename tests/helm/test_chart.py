@@ -89,6 +89,7 @@ def test_defaults_render_metallbs_objects() -> None:
     assert not {k for k, _ in names} & {"ServiceMonitor", "PrometheusRule"}, "monitoring is opt-in"
     ctl = find(objs, "Deployment", "controller")
     assert ctl["spec"]["replicas"] == 2
+    assert _env(ctl["spec"]["template"]["spec"]["containers"][0])["METALLB_ML_SECRET_NAME"] == "memberlist"
     assert "--leader-elect=true" in ctl["spec"]["template"]["spec"]["containers"][0]["args"]
     svc = find(objs, "Service", "metallb-webhook-service")
     assert svc["spec"]["ports"] == [{"name": "webhook", "port": 443, "targetPort": "webhook", "protocol": "TCP"}]
