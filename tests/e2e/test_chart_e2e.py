@@ -178,6 +178,17 @@ def test_every_rendered_object_passes_a_server_side_dry_run(
     assert len(applied) == len(objects), done.stdout
 
 
+def test_the_kubectl_manifest_passes_a_server_side_dry_run(apiserver: TestAPIServer) -> None:
+    text = (Path(__file__).resolve().parents[2] / "config" / "manifests" / "pymetallb.yaml").read_text()
+    objects = [d for d in yaml.safe_load_all(text) if d]
+    assert objects[0]["kind"] == "Namespace" and objects[0]["metadata"]["name"] == "metallb-system"
+    # A dry-run creates nothing, so the namespace must exist for the objects in it.
+    apiserver.kubectl("create", "namespace", "metallb-system", check=False)
+    done = _apply(apiserver, objects, "--dry-run=server")
+    assert done.returncode == 0, done.stderr
+    assert len([line for line in done.stdout.splitlines() if line.strip()]) == len(objects)
+
+
 # --- the programs under the chart's RBAC -------------------------------------------------------------------
 
 
