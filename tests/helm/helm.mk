@@ -38,6 +38,6 @@ $(HELM_BIN)/promql-check: $(HELM_DIR)/promql/go.mod $(HELM_DIR)/promql/go.sum $(
 	cd $(HELM_DIR)/promql && $(HELM_GOENV) $(HELM_GO) build -trimpath -ldflags '-s -w' -o $(abspath $@) ./cmd/promql-check
 	@touch $@
 
-chart: $(HELM_BIN)/helm
+chart: venv $(HELM_BIN)/helm
 	$(HELM_PYTHON) $(HELM_DIR)/chartgen.py --write
 	$(HELM_PYTHON) $(HELM_DIR)/render_manifests.py --write

@@ -156,6 +156,8 @@ def test_custom_values_reach_the_speakers_flags_and_the_pods() -> None:
     assert pod["serviceAccountName"] == "pymetallb-controller"
     assert pod["priorityClassName"] == "system-cluster-critical"
     assert pod["imagePullSecrets"] == [{"name": "registry-credentials"}]
+    assert pod["nodeSelector"] == {"kubernetes.io/os": "linux"}
+    assert ctl["spec"]["template"]["metadata"]["annotations"] == {"example.com/team": "network"}
     assert "--lease-duration=30" in pod["containers"][0]["args"]
     binding = find(objs, "ClusterRoleBinding", "metallb-system:controller")
     assert binding["subjects"][0]["name"] == "pymetallb-controller"
@@ -194,6 +196,9 @@ def test_monitoring_values_render_monitors_rules_and_the_dashboard() -> None:
     assert yaml.safe_load(board["data"]["pymetallb.json"])["uid"] == "pymetallb"
     env = _env(_container(objs, "DaemonSet", "speaker"))
     assert env["METALLB_ML_BIND_ADDR"] == "192.0.2.10"
+    for kind, name in (("Deployment", "controller"), ("DaemonSet", "speaker"), ("Deployment", "webhook")):
+        annotations = find(objs, kind, name)["spec"]["template"]["metadata"]["annotations"]
+        assert annotations == {"prometheus.io/scrape": "true", "prometheus.io/port": "7472"}
 
 
 def test_default_alerts_are_metallbs_plus_the_failover_rate() -> None:
