@@ -89,9 +89,10 @@ def webhook_server(
     host: str = "0.0.0.0",
     port: int = 9443,
     logger: logging.Logger | None = None,
+    registry: CollectorRegistry | None = None,
 ) -> HttpServer:
     """An HTTPS server with the webhook routes, the shell's probes and ``is_ready`` as readiness (tests, tools)."""
     http = HttpServer(host=host, port=port, ssl_context=context, client_max_size=MAX_BODY_BYTES, logger=logger)
     http.add_readiness_check("webhook", is_ready)
-    add_webhook_routes(http, state, logger)
+    add_webhook_routes(http, state, logger, registry=registry)
     return http
