@@ -230,6 +230,12 @@ def new_ca(now: datetime.datetime, policy: CertPolicy = CertPolicy()) -> KeyPair
     return KeyPair(cert.public_bytes(serialization.Encoding.PEM), _key_pem(key), cert)
 
 
+def _common_name(host: str) -> str:
+    """X.509 caps a CN at 64 characters; ``<service>.<namespace>.svc`` passes that with a namespace of 37 or more.
+    Clients match the SANs (they hold every host), so a long name's first label serves as the CN."""
+    return host if len(host) <= 64 else host.split(".", 1)[0][:64]
+
+
 def issue_serving(
     ca: KeyPair, hosts: Sequence[str], now: datetime.datetime, policy: CertPolicy = CertPolicy()
 ) -> KeyPair:
@@ -248,12 +254,9 @@ def issue_serving(
             sans.append(x509.DNSName(host))
     start, end = _window(now, policy.cert_validity, policy)
     end = min(end, ca.not_after)
-    # X.509 limits a common name to 64 characters (RFC 5280 ub-common-name); a long namespace makes the Service's
-    # DNS name longer. Clients match the SANs, which carry every name in full; the CN is only a label.
-    common_name = hosts[0] if len(hosts[0]) <= 64 else hosts[0][:64]
     cert = (
         x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, _common_name(hosts[0]))]))
         .issuer_name(ca.cert.subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())

@@ -38,7 +38,7 @@ from reconciler.controller.pool_status import PoolStatusWriter
 from reconciler.controller.ports import ObjectWriter, Recorder
 from reconciler.controller.resources import COMMUNITIES, POOLS, STATE_NAME, STATES, WATCHED
 from reconciler.controller.service_reconciler import ServiceReconciler, utc_now
-from reconciler.controller.state import ControllerMetrics, ControllerSettings, ControllerState
+from reconciler.controller.state import ControllerMetrics, ControllerSettings, ControllerState, PendingCollector
 from reconciler.runtime.metrics import ExactCounters
 from reconciler.runtime.resources import NAMESPACES, SERVICES, ResourceType
 from reconciler.runtime.store import Store
@@ -78,6 +78,7 @@ class Controller:
         self.settings = settings
         self.state = ControllerState()
         self.metrics = ControllerMetrics(registry, exact)
+        registry.register(PendingCollector(self.state))
         log = logger or logging.getLogger("pymetallb.controller")
         self.log = log
         enqueue = queue.add
