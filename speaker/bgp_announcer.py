@@ -113,12 +113,20 @@ class _SessionCollector(Collector):
         pending = GaugeMetricFamily(
             "metallb_bgp_pending_prefixes_total", "Number of prefixes that should be advertised", labels=["peer"]
         )
+        notifications_sent = GaugeMetricFamily(
+            "metallb_bgp_notifications_sent", "Number of BGP NOTIFICATION messages sent", labels=["peer"]
+        )
+        notifications_received = GaugeMetricFamily(
+            "pymetallb_bgp_notifications_received", "Number of BGP NOTIFICATION messages received", labels=["peer"]
+        )
         for p in self.announcer.peers.values():
             label = [p.settings.peer_label]
             up.add_metric(label, 1.0 if p.session.stats.up else 0.0)
             announced.add_metric(label, float(p.session.stats.announced))
             pending.add_metric(label, float(p.session.stats.pending))
-        return [up, announced, pending]
+            notifications_sent.add_metric(label, float(p.session.stats.notifications_sent))
+            notifications_received.add_metric(label, float(p.session.stats.notifications_received))
+        return [up, announced, pending, notifications_sent, notifications_received]
 
 
 class BgpAnnouncer:
@@ -281,7 +289,3 @@ class BgpAnnouncer:
         self.report(change.key, "Warning", "bfdDown", f"BFD to {change.peer_address} down ({change.diag_name})")
         self._reset.add(change.key)
         self.request_sync()
-
-    def status_peers(self, name: str) -> tuple[str, ...]:
-        decision = self.decisions.get(name)
-        return decision.peers if decision is not None and decision.announce else ()
