@@ -132,7 +132,7 @@ class SpeakerCluster:
         self.nodes[name] = node
         return node
 
-    def start_speaker(self, node: Node, *extra: str) -> None:
+    def start_speaker(self, node: Node, *extra: str, bgp: bool = False) -> None:
         node.starts += 1
         node.log = self.tmp / f"speaker-{node.name}-{node.starts}.log"
         args = [
@@ -151,7 +151,7 @@ class SpeakerCluster:
             "--port",
             "7472",
             "--bgp",
-            "false",
+            "true" if bgp else "false",
             *extra,
         ]
         with open(node.log, "wb") as out:

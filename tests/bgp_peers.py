@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 
 from netlab import Host
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 GOBGP_BIN = REPO / ".testenv" / "bin"
 FRR_BGPD = "/usr/lib/frr/bgpd"
 T = TypeVar("T")
