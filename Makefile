@@ -29,7 +29,7 @@ deadcode: venv
 		--exclude .testenv,.venv --ignore-decorators "@pytest.fixture"
 
 # Coverage floor over the unit tests only (cheap; the component and e2e tiers add more). Measured 82.8% when it
-# was set (speaker/layer2.py had no unit tests yet); the floor sits a little under it: raise it as coverage grows,
+# was set (the speaker controller had no unit tests yet); the floor sits a little under it: raise it as coverage grows,
 # never lower it to let a change in.
 COVERAGE_FLOOR := 81
 coverage: venv

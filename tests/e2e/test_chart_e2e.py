@@ -62,7 +62,7 @@ VALUES = {p.stem: p for p in values_files()}
 _STAND_INS = [("servicemonitors", "ServiceMonitor"), ("prometheusrules", "PrometheusRule")]
 
 # Metrics the speaker exports, until the lead replaces these lists with a live read of a running speaker's /metrics:
-# the layer 2 speaker's (speaker/layer2.py; the test below finds each name in the speaker's source) and the BGP
+# the layer 2 speaker's (speaker/controller.py; the test below finds each name in the speaker's source) and the BGP
 # speaker's, not written yet (issue 10), under MetalLB's names (reference §7).
 SPEAKER_L2_METRICS = {
     "metallb_speaker_announced",
