@@ -83,7 +83,7 @@ SPEAKER_METRICS = SPEAKER_L2_METRICS | SPEAKER_BGP_METRICS
 
 # What the speaker does in the API (issue 11's brief): (verb, resource[/subresource], group, namespaced).
 SPEAKER_NEEDS = (
-    [(v, r, "", False) for r in ("services", "nodes", "namespaces") for v in ("get", "list", "watch")]
+    [(v, r, "", False) for r in ("services", "nodes") for v in ("get", "list", "watch")]
     + [(v, "endpointslices", "discovery.k8s.io", False) for v in ("get", "list", "watch")]
     + [(v, "events", "", False) for v in ("create", "patch")]
     + [
