@@ -232,12 +232,7 @@ def run(args: argparse.Namespace) -> int:
                 print(f"--before: {line}")
             return EXIT_PROBLEMS
         _, before_out = allocate_all(before_cfg, views, lb_class=args.lb_class, namespaces=namespaces)
-        views = [
-            replace(v, current_ips=before_out[v.key].ips, current_pool=before_out[v.key].pool)
-            if before_out[v.key].managed
-            else v
-            for v in views
-        ]
+        views = [replace(v, current_ips=before_out[v.key].ips) if before_out[v.key].managed else v for v in views]
     rows, outcomes, _ = plan(config, views, lb_class=args.lb_class, namespaces=namespaces)
     found = announcing(config, views, outcomes, core, lb_class=args.lb_class, ignore_exclude_lb=args.ignore_exclude_lb)
     if found is not None:
@@ -294,4 +289,4 @@ def register(sub: Any) -> None:
         default="native",
         help="whose BGP restrictions apply (default %(default)s)",
     )
-    p.set_defaults(handler=run)
+    p.set_defaults(handler=run, short_lived=True)

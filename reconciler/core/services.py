@@ -62,7 +62,6 @@ class ServiceView:
     policy: Policy = "SingleStack"
     prefer_ipv6: bool = False
     current_ips: tuple[IP, ...] = ()
-    current_pool: str | None = None
     deprecated_annotations: tuple[str, ...] = ()
     etp_local: bool = False
     """``spec.externalTrafficPolicy`` is ``Local``: only nodes with a serving endpoint may announce."""
@@ -225,7 +224,6 @@ def service_view(obj: Mapping[str, Any]) -> ServiceView:
         policy=policy,
         prefer_ipv6=bool(ip_families) and ip_families[0] == "IPv6",
         current_ips=tuple(current),
-        current_pool=annotations.get(ALLOCATED_FROM_POOL),
         deprecated_annotations=tuple(sorted(k for k in annotations if k.startswith(DEPRECATED_PREFIX))),
         etp_local=spec.get("externalTrafficPolicy") == "Local",
         shares_ip=STABLE_PREFIX + ANNOTATION_ALLOW_SHARED_IP in annotations

@@ -96,10 +96,6 @@ class WorkQueue(Generic[K]):
     def __len__(self) -> int:
         return len(self._queue)
 
-    @property
-    def shutting_down(self) -> bool:
-        return self._shutting_down
-
     def add(self, key: K) -> None:
         """Mark ``key`` as needing a pass; a no-op if it already waits, or after shutdown."""
         if self._shutting_down or key in self._dirty:

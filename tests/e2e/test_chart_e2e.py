@@ -170,9 +170,10 @@ def monitoring_kinds(apiserver: TestAPIServer) -> None:
         apiserver.kubectl("wait", "--for=condition=Established", f"crd/{plural}.monitoring.coreos.com")
 
 
+@pytest.mark.usefixtures("monitoring_kinds")
 @pytest.mark.parametrize("values", [None, *VALUES.values()], ids=["default", *VALUES])
 def test_every_rendered_object_passes_a_server_side_dry_run(
-    apiserver: TestAPIServer, namespace: str, monitoring_kinds: None, values: Path | None
+    apiserver: TestAPIServer, namespace: str, values: Path | None
 ) -> None:
     need(HELM)
     objects = render(*(() if values is None else (values,)), namespace=namespace)
