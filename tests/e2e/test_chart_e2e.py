@@ -378,6 +378,10 @@ def controller_scenario(installed: Installed) -> set[str]:
             what="ConfigurationState controller",
         )
         assert state
+        secret = eventually(
+            lambda: installed.kubectl_json("get", "secret", "memberlist").get("data"), what="the memberlist Secret"
+        )
+        assert secret.get("secretkey"), "the speakers' key, created by the controller"
         lease = installed.kubectl_json("get", "lease", "pymetallb-controller")
         assert lease["spec"]["holderIdentity"] == "chart-test"
         events = installed.kubectl_json("get", "events", namespace=apps)["items"]
