@@ -7,10 +7,11 @@
   allocates an IP, marks a second Service pending, writes the pool's status and its ConfigurationState; the
   webhook denies an overlapping pool. A permission the chart forgot shows up as a 403 in the program's log or a
   scenario that never completes: both fail the test.
-* The speaker is not on this branch yet: its grants are checked with the apiserver's own authorizer
-  (``kubectl auth can-i --as``) for every verb on every resource it is announced to use.
+* The speaker's grants are checked with the apiserver's own authorizer (``kubectl auth can-i --as``) for every
+  verb on every resource it uses; test_chart_speaker_e2e.py runs it under its token in a node namespace.
 * Every metric a dashboard panel or an alert reads is exported: the controller's and the webhook's from their
-  live ``/metrics`` during the scenario, the speaker's from an explicit list (below).
+  live ``/metrics`` during the scenario, the speaker's from an explicit list checked against its source (below;
+  test_chart_speaker_e2e.py reads a live speaker's too).
 """
 
 from __future__ import annotations
