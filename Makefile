@@ -39,14 +39,14 @@ coverage: venv
 unit: venv
 	$(BIN)/pytest tests/unit -q
 
-e2e: venv testenv
+e2e: venv testenv gobgp helm sysdeps
 	$(BIN)/pytest tests/e2e -q
 
 # Debian packages for the component tests (root only; see the script).
 sysdeps:
 	@bash tests/sysdeps.sh
 
-test: venv testenv gobgp sysdeps lint coverage
+test: venv testenv gobgp helm sysdeps lint coverage
 	$(BIN)/pytest -q --ignore=tests/unit
 
 crds: venv
@@ -63,3 +63,4 @@ clean:
 
 include tests/testenv/testenv.mk
 include tests/gobgp/gobgp.mk
+include tests/helm/helm.mk
