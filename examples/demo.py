@@ -61,7 +61,7 @@ sys.path[:0] = [str(REPO / "tests"), str(REPO / "tests" / "testenv")]
 from bgp_peers import Bird  # noqa: E402
 from netlab import APISERVER_V4, Host, Lab, ensure_apiserver_address, missing_requirements  # noqa: E402
 from speakerlab import Node, SpeakerCluster  # noqa: E402
-from testenv_server import DEFAULT_BIN_DIR, TestAPIServer, missing_binaries  # noqa: E402
+from testenv_server import DEFAULT_BIN_DIR, TestAPIServer, TestEnvError, missing_binaries  # noqa: E402
 
 T = TypeVar("T")
 PYMETALLB = str(Path(sys.executable).with_name("pymetallb"))
@@ -120,7 +120,7 @@ def step(title: str) -> None:
     say(f"\n== {title}")
 
 
-def wait_for(fn: Callable[[], T | None], *, what: str, timeout: float = 60.0, interval: float = 0.3) -> T:
+def wait_for(fn: Callable[[], T | None], *, what: str, timeout: float = 120.0, interval: float = 0.3) -> T:
     """Poll ``fn`` until it returns something truthy; ``DemoError`` naming ``what`` after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     last: object = None
@@ -451,9 +451,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--non-interactive", dest="interactive", action="store_false", help="never wait for Enter (CI)")
     args = parser.parse_args(argv)
     args.interactive = args.interactive and sys.stdin.isatty()
-    why = missing_requirements("bird", "birdc", "curl", "nft")
-    if why == "needs root (network namespaces)":
+    if os.geteuid() != 0:
         return offline("not running as root")
+    why = missing_requirements("bird", "birdc", "curl", "nft")
     if why:
         say(f"make demo: {why}")
         return 1
@@ -469,8 +469,6 @@ def main(argv: list[str] | None = None) -> int:
     # Ctrl-C must clean up even when this was started with SIGINT ignored (a shell's background job).
     signal.signal(signal.SIGINT, signal.default_int_handler)
     status = 1
-    # Everything the demo starts registers its own cleanup on this stack as it starts (namespaces, processes, the
-    # apiserver, temporary files), so leaving it undoes exactly what was done, in reverse order.
     tmp = Path(tempfile.mkdtemp(prefix="pymetallb-demo-"))
 
     def remove_workdir() -> None:
@@ -479,6 +477,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             shutil.rmtree(tmp, ignore_errors=True)
 
+    # Everything the demo starts registers its own undo on this stack as it starts (namespaces, processes, the
+    # apiserver, files), so leaving it undoes exactly what was done, in reverse order, however it is left.
     with ExitStack() as stack:
         stack.callback(remove_workdir)
         try:
@@ -489,7 +489,7 @@ def main(argv: list[str] | None = None) -> int:
         except Stopped:
             say("\nSIGTERM: cleaning up")
             status = 143
-        except (DemoError, subprocess.CalledProcessError) as exc:
+        except (DemoError, subprocess.CalledProcessError, TestEnvError, RuntimeError) as exc:
             detail = getattr(exc, "stderr", None)
             say(f"\nmake demo failed: {exc}{': ' + detail.strip() if isinstance(detail, str) else ''}")
             status = 1
@@ -499,8 +499,20 @@ def main(argv: list[str] | None = None) -> int:
             signal.signal(signal.SIGTERM, signal.SIG_IGN)
             step("cleanup")
     leftover = [n for n in _netns() if n.startswith(f"pml-demo-{os.getpid()}-")]
-    say(f"  namespaces left: {', '.join(leftover) or 'none'}; every process stopped")
-    return status if not leftover else 1
+    running = _processes_using(tmp)
+    say(f"  namespaces left: {', '.join(leftover) or 'none'}; processes left: {', '.join(running) or 'none'}")
+    return status if not leftover and not running else 1
+
+
+def _processes_using(workdir: Path) -> list[str]:
+    """Processes whose command line names ``workdir``: every program the demo starts does (log, kubeconfig,
+    data or web root)."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        with suppress(OSError):
+            if str(workdir).encode() in cmdline.read_bytes():
+                found.append(cmdline.parent.name)
+    return found
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:

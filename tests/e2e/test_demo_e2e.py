@@ -3,8 +3,9 @@
 The demo starts its own apiserver, webhook, controller, three speakers, BIRD and a client (see its docstring);
 this test asserts what the user is promised to see: both Services get an IP from their pool, the webhook rejects
 the overlapping pool, the L2 and the BGP VIP answer curl from the client, a failover is measured after the
-announcing speaker is SIGKILLed, and nothing of the demo is left afterwards (namespaces, processes, files). Without
-root the demo runs the offline tools instead; that path is checked too, in a user namespace with no uid mapped.
+announcing speaker is SIGKILLed, and nothing of the demo is left afterwards (namespaces, processes, files), also
+after a Ctrl-C while everything runs. Without root the demo runs the offline tools instead; that path is checked
+too, in a user namespace with no uid mapped.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -37,13 +39,17 @@ def _netns() -> set[str]:
     return {line.split()[0] for line in out.splitlines() if line.split()}
 
 
-def test_the_demo_runs_the_whole_system_and_leaves_nothing_behind() -> None:
+def _need_live_demo() -> None:
     why = missing_requirements("bird", "birdc", "curl", "nft")
     if why:
         _unavailable(why)
     missing = missing_binaries(DEFAULT_BIN_DIR)
     if missing:
         _unavailable(f"{', '.join(missing)} not built in {DEFAULT_BIN_DIR}: run `make testenv`")
+
+
+def test_the_demo_runs_the_whole_system_and_leaves_nothing_behind() -> None:
+    _need_live_demo()
     res = subprocess.run(
         [sys.executable, str(DEMO), "--non-interactive"],
         stdin=subprocess.DEVNULL,
@@ -63,7 +69,7 @@ def test_the_demo_runs_the_whole_system_and_leaves_nothing_behind() -> None:
     assert failover is not None, out
     assert failover[1] != failover[2]
     assert re.search(r"curl http://198\.51\.100\.10\d/ after the failover -> hello from demo-n\d", out), out
-    assert "namespaces left: none" in out
+    assert "namespaces left: none; processes left: none" in out
     lab = re.search(r"namespaces (pml-demo-\d+-\d+)-\*", out)
     assert lab is not None, out
     assert not {n for n in _netns() if n.startswith(lab[1])}
@@ -73,6 +79,36 @@ def test_the_demo_runs_the_whole_system_and_leaves_nothing_behind() -> None:
     # Every program of the demo (apiserver, webhook, controller, speakers, BIRD, responders) has its files there.
     ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True).stdout
     assert workdir[1] not in ps, "a process of the demo still runs"
+
+
+def test_ctrl_c_while_the_speakers_run_cleans_up_everything() -> None:
+    _need_live_demo()
+    proc = subprocess.Popen(
+        [sys.executable, str(DEMO), "--non-interactive"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert proc.stdout is not None
+    seen: list[str] = []
+    try:
+        for line in proc.stdout:
+            seen.append(line)
+            if line.startswith("== kubectl apply"):  # everything is running: apiserver, programs, namespaces
+                proc.send_signal(signal.SIGINT)
+                break
+        rest, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    out = "".join(seen) + rest
+    assert proc.returncode == 130, out[-4000:]
+    assert "interrupted: cleaning up" in out
+    assert "namespaces left: none; processes left: none" in out, out[-4000:]
+    lab = re.search(r"namespaces (pml-demo-\d+-\d+)-\*", out)
+    assert lab is not None, out
+    assert not {n for n in _netns() if n.startswith(lab[1])}
 
 
 def test_without_root_the_demo_says_why_and_runs_the_offline_tools() -> None:
