@@ -16,8 +16,8 @@ $(STAMP): pyproject.toml
 	@touch $@
 
 lint: venv
-	$(BIN)/ruff check crds reconciler speaker webhooks tests bench
-	$(BIN)/ruff format --check crds reconciler speaker webhooks tests bench
+	$(BIN)/ruff check crds reconciler speaker webhooks tests bench examples
+	$(BIN)/ruff format --check crds reconciler speaker webhooks tests bench examples
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 	@$(MAKE) --no-print-directory deadcode
@@ -52,8 +52,12 @@ test: venv testenv gobgp helm sysdeps lint coverage
 crds: venv
 	$(BIN)/pymetallb crds --write crds/
 
-demo: venv
-	@bash examples/demo.sh
+# The whole system live on this machine (examples/demo.py): as root it needs the test apiserver and the Debian
+# packages, so it builds and installs them like `make test`; without root it runs only the offline part
+# (examples/demo.sh) and needs neither. DEMO_FLAGS=--non-interactive never waits for Enter.
+DEMO_DEPS := $(if $(filter 0,$(shell id -u)),testenv sysdeps)
+demo: venv $(DEMO_DEPS)
+	@$(BIN)/python examples/demo.py $(DEMO_FLAGS)
 
 bench: venv
 	$(BIN)/python -m bench
