@@ -151,6 +151,9 @@ def build_parser(stdin: TextIO | None = None, *, only: str | None = None) -> arg
     live.add_argument("--allow-moves", action="store_true", help="migrate even if some Services would change IP")
     live.add_argument("--apply", action="store_true", help="apply the CRs (dry run, server-side apply, read back)")
     live.add_argument("--delete-configmap", action="store_true", help="with --apply: delete the ConfigMap afterwards")
+    live.add_argument(
+        "--lb-class", default=None, help="the loadBalancerClass the controller serves (default: class-less Services)"
+    )
     p.set_defaults(handler=_cmd_migrate, short_lived=True)
 
     for ep in sorted(entry_points(group="pymetallb.commands"), key=lambda e: e.name):
@@ -182,8 +185,11 @@ def main(argv: Sequence[str] | None = None, *, stdin: TextIO | None = None) -> i
             return EXIT_USAGE
         args.handler = found[0].load()
     elif args.command == "migrate":
-        if any((args.kubeconfig, args.allow_moves, args.apply, args.delete_configmap)):
-            print("pymetallb migrate: error: --kubeconfig, --allow-moves, --apply need --in-cluster", file=sys.stderr)
+        if any((args.kubeconfig, args.allow_moves, args.apply, args.delete_configmap, args.lb_class)):
+            print(
+                "pymetallb migrate: error: --kubeconfig, --allow-moves, --apply, --lb-class need --in-cluster",
+                file=sys.stderr,
+            )
             return EXIT_USAGE
         if args.input and args.input_flag:
             print("pymetallb migrate: error: give the input once, as an argument or with -f", file=sys.stderr)
