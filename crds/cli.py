@@ -29,6 +29,8 @@ EXIT_USAGE = 2
 
 Handler = Callable[[argparse.Namespace], int]
 
+_OWN_COMMANDS = frozenset({"crds", "validate", "migrate"})
+
 
 def _cmd_crds(args: argparse.Namespace) -> int:
     from .schema import render_crds, write_crds
@@ -101,7 +103,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser(stdin: TextIO | None = None, *, only: str | None = None) -> argparse.ArgumentParser:
     """The full parser; with ``only``, program entry points other than that command are not imported
-    (a controller process should not carry the webhook's or the planner's imports)."""
+    (a controller process should not carry the webhook's or the planner's imports; ``""`` imports none)."""
     parser = _Parser(prog="pymetallb", description="Load balancers for bare-metal Kubernetes (MetalLB's API).")
     parser.set_defaults(stdin=stdin or sys.stdin)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -168,6 +170,8 @@ def main(argv: Sequence[str] | None = None, *, stdin: TextIO | None = None) -> i
     words = list(sys.argv[1:] if argv is None else argv)
     programs = {ep.name for ep in entry_points(group="pymetallb.commands")}
     chosen = words[0] if words and words[0] in programs else None
+    if words and words[0] in _OWN_COMMANDS:
+        chosen = ""  # one of ours: import no program at all (the controller alone costs ~0.3 s of start-up)
     parser = build_parser(stdin, only=chosen)
     try:
         args = parser.parse_args(argv)
