@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv sysdeps test lint unit e2e demo bench crds testenv cluster clean
+.PHONY: venv sysdeps test lint deadcode coverage unit e2e demo bench crds testenv cluster clean
 
 venv: $(STAMP)
 
@@ -20,19 +20,34 @@ lint: venv
 	$(BIN)/ruff format --check crds reconciler speaker webhooks tests bench
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+	@$(MAKE) --no-print-directory deadcode
+
+# Dead code: vulture over the product and the tests together (a member the tests use counts as used); names
+# it cannot see being used are listed, each with its reason, in tests/vulture_whitelist.py.
+deadcode: venv
+	$(BIN)/vulture crds reconciler speaker webhooks tests bench tests/vulture_whitelist.py --min-confidence 60 \
+		--exclude .testenv,.venv --ignore-decorators "@pytest.fixture"
+
+# Coverage floor over the unit tests only (cheap; the component and e2e tiers add more). Measured 82.8% when it
+# was set (the speaker controller had no unit tests yet); the floor sits a little under it: raise it as coverage grows,
+# never lower it to let a change in.
+COVERAGE_FLOOR := 81
+coverage: venv
+	$(BIN)/pytest tests/unit -q --cov=crds --cov=reconciler --cov=speaker --cov=webhooks \
+		--cov-report=term:skip-covered --cov-fail-under=$(COVERAGE_FLOOR)
 
 unit: venv
 	$(BIN)/pytest tests/unit -q
 
-e2e: venv testenv
+e2e: venv testenv gobgp helm sysdeps
 	$(BIN)/pytest tests/e2e -q
 
 # Debian packages for the component tests (root only; see the script).
 sysdeps:
 	@bash tests/sysdeps.sh
 
-test: venv testenv sysdeps lint
-	$(BIN)/pytest -q
+test: venv testenv gobgp helm sysdeps lint coverage
+	$(BIN)/pytest -q --ignore=tests/unit
 
 crds: venv
 	$(BIN)/pymetallb crds --write crds/
@@ -47,3 +62,5 @@ clean:
 	rm -rf $(VENV) .testenv .pytest_cache .mypy_cache .ruff_cache
 
 include tests/testenv/testenv.mk
+include tests/gobgp/gobgp.mk
+include tests/helm/helm.mk

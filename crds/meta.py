@@ -8,7 +8,7 @@ Wire names (camelCase) are declared as aliases; Python attributes are snake_case
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -113,7 +113,6 @@ class LabelSelector(KubeModel):
         return f"matchLabels:{{{labels}}} matchExpressions:[{exprs}]"
 
 
-SelectorOperator = Literal["In", "NotIn", "Exists", "DoesNotExist"]
 OPERATORS: frozenset[str] = frozenset(("In", "NotIn", "Exists", "DoesNotExist"))
 
 

@@ -1,1 +1,2 @@
-"""reconciler: see DESIGN.md."""
+"""reconciler: the runtime every program shares (``runtime``), the pure decisions (``core``) and the
+controller program (``controller``); docs/architecture.md draws how they fit."""

@@ -8,6 +8,12 @@ the controller would after the edit, and every Service that would move or lose i
 ``--kubeconfig`` reads the current state from a cluster instead: its MetalLB CRs (in ``-n``), every Service
 with its status, the Namespaces. Alone it shows the live allocation; with ``-f`` the files bring an edited
 config and the table shows which live Services would keep, move or lose their IPs (``--before`` still works).
+
+When Nodes and EndpointSlices are among the inputs, the plan also shows who announces each Service, by the
+speaker's own functions (``l2_owners``, ``bgp_plan``) over the planned IPs, with every Node counted as a live
+speaker: the layer 2 node, or the BGP nodes with the peers each sends to (column ANNOUNCED BY; in ``-o yaml``
+the ServiceL2Status and ServiceBGPStatus objects the speakers would write). Without them the output is
+unchanged.
 """
 
 from __future__ import annotations
@@ -21,21 +27,31 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from crds.addresses import format_ip
-from crds.config import Config, ParseOptions, parse_config
+from crds.config import Config, ParseOptions, Pool, parse_config
 from crds.manifests import Document, read_documents
 from crds.schema import dump_yaml
 from crds.validate import Problem, load_objects
 from reconciler.core.allocator import IP, Allocator
 from reconciler.core.balancer import Outcome, allocate_all
+from reconciler.core.bgp import BGPDecision, BGPServicePlan, bgp_plan
+from reconciler.core.l2 import L2Decision, l2_owners
+from reconciler.core.nodes import endpoint_slice_view, node_view, slices_by_service
 from reconciler.core.services import ALLOCATED_FROM_POOL, ServiceView, service_view
+from reconciler.core.speaker_status import service_bgp_status, service_l2_status
 from reconciler.migrate.proof import config_of
 
 if TYPE_CHECKING:
     from reconciler.migrate.live import ClusterState
 
-__all__ = ["PlanRow", "plan", "register"]
+__all__ = ["Announcing", "PlanRow", "announcing", "plan", "register"]
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
+_PLANNED_KINDS = (
+    ("v1", "Service"),
+    ("v1", "Namespace"),
+    ("v1", "Node"),
+    ("discovery.k8s.io/v1", "EndpointSlice"),
+)
 
 
 @dataclass(frozen=True)
@@ -46,6 +62,8 @@ class PlanRow:
     shared_with: tuple[str, ...]
     status: str
     changed: bool = False
+    announced_by: str | None = None
+    """Who announces the planned IPs (None: not computed, no Nodes and EndpointSlices among the inputs)."""
 
 
 def _ips(ips: Sequence[IP]) -> tuple[str, ...]:
@@ -61,7 +79,7 @@ def _load(
     lines += [p.line() for p in loaded.problems if p.severity == "error"]
     result = parse_config(loaded.resources(namespace=namespace), ParseOptions(bgp_mode=bgp_mode))  # type: ignore[arg-type]
     lines += [Problem(loaded.origin.get(e.where, ""), e.where, e.what).line() for e in result.errors]
-    core = [d for d in loaded.core if (d.api_version, d.kind) in (("v1", "Service"), ("v1", "Namespace"))]
+    core = [d for d in loaded.core if (d.api_version, d.kind) in _PLANNED_KINDS]
     return (result.config if not lines else None), core, lines
 
 
@@ -98,9 +116,83 @@ def plan(
     return rows, outcomes, alloc
 
 
+@dataclass(frozen=True)
+class Announcing:
+    """Who announces one Service's planned IPs: the layer 2 decision and the BGP plan (either None when the
+    Service's pool has no advertisement of that kind)."""
+
+    l2: L2Decision | None
+    bgp: BGPServicePlan | None
+
+    def text(self) -> str:
+        parts = []
+        if self.l2 is not None:
+            parts.append("L2 " + ((self.l2.owner or "-") if self.l2.announce else f"- ({self.l2.reason})"))
+        if self.bgp is not None:
+            if self.bgp.announcers:
+                parts.append("BGP " + " ".join(f"{n}({','.join(p)})" for n, p in self.bgp.announcers.items()))
+            else:
+                parts.append(f"BGP - ({', '.join(sorted(set(self.bgp.reasons.values())))})")
+        return "; ".join(parts) or "-"
+
+
+def announcing(
+    config: Config,
+    views: Sequence[ServiceView],
+    outcomes: Mapping[str, Outcome],
+    core: Sequence[Document],
+    *,
+    lb_class: str | None = None,
+    ignore_exclude_lb: bool = False,
+) -> dict[str, Announcing] | None:
+    """Who announces each Service's planned IPs, or None without Nodes and EndpointSlices among ``core``."""
+    node_docs = [d for d in core if d.kind == "Node"]
+    slice_docs = [d for d in core if d.kind == "EndpointSlice"]
+    if not node_docs or not slice_docs:
+        return None
+    nodes = {v.name: v for v in (node_view(d.data) for d in node_docs)}
+    slices = slices_by_service(endpoint_slice_view(d.data) for d in slice_docs)
+    planned = [
+        replace(v, current_ips=outcomes[v.key].ips, invalid_ingress=()) if outcomes[v.key].managed else v for v in views
+    ]
+    l2 = l2_owners(config, planned, nodes, slices, None, ignore_exclude_lb=ignore_exclude_lb, lb_class=lb_class)
+    bgp = bgp_plan(config, planned, nodes, slices, ignore_exclude_lb=ignore_exclude_lb, lb_class=lb_class)
+    out = {}
+    for v in planned:
+        pool: Pool | None = config.pools.get(outcomes[v.key].pool or "")
+        has_pool = pool is not None and bool(v.current_ips)
+        out[v.key] = Announcing(
+            l2[v.key] if has_pool and pool is not None and pool.l2_advertisements else None,
+            bgp[v.key] if has_pool and pool is not None and pool.bgp_advertisements else None,
+        )
+    return out
+
+
+def _status_objects(found: Mapping[str, Announcing], namespace: str) -> list[dict[str, Any]]:
+    """The ServiceL2Status and ServiceBGPStatus objects the speakers would write for the plan."""
+    objs = []
+    for key in sorted(found):
+        a = found[key]
+        if a.l2 is not None and a.l2.owner is not None:
+            l2 = service_l2_status(a.l2.owner, a.l2, namespace)
+            if l2 is not None:
+                objs.append(l2)
+        if a.bgp is not None:
+            for node, peers in a.bgp.announcers.items():
+                bgp = service_bgp_status(node, BGPDecision(key, peers=peers), namespace)
+                if bgp is not None:
+                    objs.append(bgp)
+    return objs
+
+
 def _table(rows: Sequence[PlanRow]) -> str:
-    header = ("SERVICE", "IPS", "POOL", "SHARED WITH", "STATUS")
-    data = [(r.service, ",".join(r.ips) or "-", r.pool or "-", ",".join(r.shared_with) or "-", r.status) for r in rows]
+    header: tuple[str, ...] = ("SERVICE", "IPS", "POOL", "SHARED WITH", "STATUS")
+    data: list[tuple[str, ...]] = [
+        (r.service, ",".join(r.ips) or "-", r.pool or "-", ",".join(r.shared_with) or "-", r.status) for r in rows
+    ]
+    if any(r.announced_by is not None for r in rows):
+        header = (*header[:4], "ANNOUNCED BY", header[4])
+        data = [(*d[:4], r.announced_by or "-", d[4]) for d, r in zip(data, rows, strict=True)]
     widths = [max(len(str(x)) for x in col) for col in zip(header, *data, strict=False)]
     lines = []
     for row in (header, *data):
@@ -193,16 +285,16 @@ def run(args: argparse.Namespace) -> int:
                 print(f"--before: {line}")
             return EXIT_PROBLEMS
         _, before_out = allocate_all(before_cfg, views, lb_class=args.lb_class, namespaces=namespaces)
-        views = [
-            replace(v, current_ips=before_out[v.key].ips, current_pool=before_out[v.key].pool)
-            if before_out[v.key].managed
-            else v
-            for v in views
-        ]
+        views = [replace(v, current_ips=before_out[v.key].ips) if before_out[v.key].managed else v for v in views]
     rows, outcomes, _ = plan(config, views, lb_class=args.lb_class, namespaces=namespaces)
+    found = announcing(config, views, outcomes, core, lb_class=args.lb_class, ignore_exclude_lb=args.ignore_exclude_lb)
+    if found is not None:
+        rows = [replace(r, announced_by=found[r.service].text()) for r in rows]
     if args.output == "yaml":
         by_key = {service_view(d.data).key: d for d in services}
-        sys.stdout.write("".join("---\n" + dump_yaml(_with_status(by_key[k], outcomes[k])) for k in sorted(by_key)))
+        docs = [_with_status(by_key[k], outcomes[k]) for k in sorted(by_key)]
+        docs += _status_objects(found or {}, args.namespace)
+        sys.stdout.write("".join("---\n" + dump_yaml(d) for d in docs))
         return EXIT_OK
     if args.before or (live is not None and args.filename):
         changed = [r for r in rows if r.changed]
@@ -221,8 +313,8 @@ def register(sub: Any) -> None:
         "--filename",
         action="append",
         metavar="PATH",
-        help="pools, advertisements, Services, Namespaces: files, directories or -; with --kubeconfig, the edited "
-        "config to preview against the cluster's Services",
+        help="pools, advertisements, Services, Namespaces, Nodes, EndpointSlices: files, directories or -; with "
+        "--kubeconfig, the edited config to preview against the cluster's Services",
     )
     p.add_argument(
         "--kubeconfig",
@@ -244,6 +336,11 @@ def register(sub: Any) -> None:
     )
     p.add_argument("-n", "--namespace", default="metallb-system", help="the MetalLB namespace (default %(default)s)")
     p.add_argument("--lb-class", default=None, help="the loadBalancerClass pymetallb serves (default: none)")
+    p.add_argument(
+        "--ignore-exclude-lb",
+        action="store_true",
+        help="Nodes labelled node.kubernetes.io/exclude-from-external-load-balancers may announce (the speaker's flag)",
+    )
     p.add_argument(
         "--bgp-mode",
         choices=("native", "frr", "frr-k8s"),

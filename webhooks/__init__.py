@@ -1,1 +1,1 @@
-"""webhooks: see DESIGN.md."""
+"""webhooks: the validating and conversion admission webhook; docs/webhook.md."""

@@ -230,6 +230,12 @@ def new_ca(now: datetime.datetime, policy: CertPolicy = CertPolicy()) -> KeyPair
     return KeyPair(cert.public_bytes(serialization.Encoding.PEM), _key_pem(key), cert)
 
 
+def _common_name(host: str) -> str:
+    """X.509 caps a CN at 64 characters; ``<service>.<namespace>.svc`` passes that with a namespace of 37 or more.
+    Clients match the SANs (they hold every host), so a long name's first label serves as the CN."""
+    return host if len(host) <= 64 else host.split(".", 1)[0][:64]
+
+
 def issue_serving(
     ca: KeyPair, hosts: Sequence[str], now: datetime.datetime, policy: CertPolicy = CertPolicy()
 ) -> KeyPair:
@@ -250,7 +256,7 @@ def issue_serving(
     end = min(end, ca.not_after)
     cert = (
         x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hosts[0])]))
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, _common_name(hosts[0]))]))
         .issuer_name(ca.cert.subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())

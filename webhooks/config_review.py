@@ -92,7 +92,7 @@ def review_config(model: type[Resource], req: AdmissionRequest, state: ClusterSt
         except ValueError:
             old = None
     if old is None:
-        old = state.config_objects[model].get(name)
+        old = state.config_object(model, name)
 
     warnings: list[str] = []
     if isinstance(new, BGPPeer) and new.spec.disable_mp:
@@ -138,20 +138,20 @@ def _parse_difference(
 def _deletion_refusal(model: type[Resource], name: str, old: Resource | None, state: ClusterState) -> str | None:
     """Why deleting this object would leave a dangling reference, or None."""
     if model is BFDProfile:
-        users = sorted(p.name for p in state.config_objects[BGPPeer].values() if _bfd_profile(p) == name)
+        users = sorted(p.name for p in state.config_objects(BGPPeer).values() if _bfd_profile(p) == name)
         if users:
             return f"failed to delete BFDProfile {name}, used by BGPPeer {_named(users)}"
     if model is Community and isinstance(old, Community):
         still_defined = {
             a.name
-            for n, c in state.config_objects[Community].items()
+            for n, c in state.config_objects(Community).items()
             if n != name and isinstance(c, Community)
             for a in c.spec.communities or ()
         }
         for alias in sorted({a.name or "" for a in old.spec.communities or ()} - still_defined - {""}):
             users = sorted(
                 adv.name
-                for adv in state.config_objects[BGPAdvertisement].values()
+                for adv in state.config_objects(BGPAdvertisement).values()
                 if isinstance(adv, BGPAdvertisement) and alias in (adv.spec.communities or ())
             )
             if users:
@@ -180,13 +180,11 @@ def _pool_shrink_warnings(old: IPAddressPool, new: IPAddressPool | None, state: 
     after = _intervals_of(new)
     losing = sorted(
         key
-        for key, view in state.services.items()
+        for key, view in state.services()
         if any(_inside(ip, before) and not _inside(ip, after) for ip in view.current_ips)
     )
     requesting = sorted(
-        key
-        for key, view in state.services.items()
-        if view.requested_pool == old.name and key not in losing and new is None
+        key for key, view in state.services() if view.requested_pool == old.name and key not in losing and new is None
     )
     out = []
     if losing:

@@ -1,43 +1,50 @@
-"""The HTTPS server: MetalLB's webhook paths, ``/convert``, ``/healthz`` and ``/readyz`` on one aiohttp app.
+"""The webhook's routes on the program shell's HTTP server: MetalLB's webhook paths and ``/convert``.
 
 Every POST goes to ``webhooks.review.handle``, which never raises; this module adds only I/O: read the body, log
 one line per review (``op=review``, ``event`` = ``allowed``/``denied``/``badRequest``/``converted``, with the
-kind, name, uid, milliseconds and the denial), answer JSON. A body over the size limit is answered 413 by aiohttp
-before it is read. ``/readyz`` is 503 until ``is_ready()`` (every watch synced and the CA bundle in place).
-
-``WebhookServer`` is an async context manager with an explicit lifecycle: it refuses to start twice.
+kind, name, uid, milliseconds and the denial), count it in ``pymetallb_webhook_reviews_total{path, result}`` (ours;
+``result`` is that same event word), answer JSON. A body over the size limit is answered 413 by aiohttp
+before it is read. ``/healthz``, ``/readyz`` and ``/metrics`` are the shell's (one server per process);
+``webhook_server`` builds that server over TLS with these routes, ``/readyz`` false until ``is_ready()``.
 """
 
 from __future__ import annotations
 
-import enum
 import logging
 import ssl
 import time
 from collections.abc import Callable
 
 from aiohttp import web
+from prometheus_client import CollectorRegistry, Counter
+
+from reconciler.runtime.httpserver import HttpServer
 
 from .admission import MAX_BODY_BYTES
 from .review import CONVERT_PATH, VALIDATING_PATHS, handle
 from .state import ClusterState
 
-__all__ = ["WebhookServer", "build_app"]
+__all__ = ["add_webhook_routes", "webhook_server"]
 
 _log = logging.getLogger(__name__)
 
 
-class _State(enum.Enum):
-    UNSTARTED = "unstarted"
-    RUNNING = "running"
-    STOPPED = "stopped"
-
-
-def build_app(
-    state: ClusterState, is_ready: Callable[[], bool], logger: logging.Logger | None = None
-) -> web.Application:
-    """The aiohttp application (tests drive it without TLS through aiohttp's test client)."""
+def add_webhook_routes(
+    http: HttpServer,
+    state: ClusterState,
+    logger: logging.Logger | None = None,
+    *,
+    registry: CollectorRegistry | None = None,
+) -> None:
+    """Serve the validating paths and ``/convert`` from ``state`` on ``http``; count reviews in ``registry``."""
     log = logger or _log
+    reviews = Counter(
+        "pymetallb_webhook_reviews",
+        "Admission and conversion reviews answered, by path and result (allowed, denied, badRequest, converted)",
+        ["path", "result"],
+        # A private registry when none is given: never the process-global one (servers built twice in a process).
+        registry=registry if registry is not None else CollectorRegistry(),
+    )
 
     async def review(request: web.Request) -> web.Response:
         start = time.perf_counter()
@@ -47,10 +54,12 @@ def build_app(
         fields: dict[str, object] = {"op": "review", "path": request.path, "ms": ms, "status": reply.status}
         if reply.status != 200:
             fields.update(event="badRequest", error=reply.body.get("error"))
+            reviews.labels(request.path, "badRequest").inc()
             log.warning("bad request on %s: %s", request.path, reply.body.get("error"), extra=fields)
         elif request.path == CONVERT_PATH:
             result = reply.body.get("response", {}).get("result", {})
             fields.update(event="converted", result=result.get("status"), error=result.get("message"))
+            reviews.labels(request.path, "converted").inc()
             log.info("conversion %s", result.get("status"), extra=fields)
         elif reply.decision is not None:
             resp = reply.body["response"]
@@ -60,6 +69,7 @@ def build_app(
                 reason=reply.decision.message or None,
                 warnings=list(reply.decision.warnings) or None,
             )
+            reviews.labels(request.path, str(fields["event"])).inc()
             log.info("%s %s", fields["event"], request.path, extra=fields)
         if reply.internal_error is not None:
             log.error(
@@ -67,66 +77,22 @@ def build_app(
             )
         return web.json_response(reply.body, status=reply.status)
 
-    async def healthz(request: web.Request) -> web.Response:
-        return web.Response(text="ok")
-
-    async def readyz(request: web.Request) -> web.Response:
-        try:
-            ready = is_ready()
-        except Exception:  # a check that raises counts as not ready
-            ready = False
-        return web.Response(text="ok" if ready else "not ready", status=200 if ready else 503)
-
-    app = web.Application(client_max_size=MAX_BODY_BYTES)
     for path in [*VALIDATING_PATHS, CONVERT_PATH]:
-        app.router.add_post(path, review)
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/readyz", readyz)
-    return app
+        http.add_route("POST", path, review)
 
 
-class WebhookServer:
-    """Serves ``build_app`` over TLS on ``host:port`` (``port`` 0 picks a free one; ``port`` is updated)."""
-
-    def __init__(
-        self,
-        state: ClusterState,
-        context: ssl.SSLContext,
-        *,
-        is_ready: Callable[[], bool],
-        host: str = "0.0.0.0",
-        port: int = 9443,
-        logger: logging.Logger | None = None,
-    ) -> None:
-        self.app = build_app(state, is_ready, logger)
-        self.context = context
-        self.host = host
-        self.port = port
-        self._runner: web.AppRunner | None = None
-        self._state = _State.UNSTARTED
-
-    async def start(self) -> None:
-        if self._state is not _State.UNSTARTED:
-            raise RuntimeError(f"WebhookServer is {self._state.value}; it starts once")
-        self._runner = web.AppRunner(self.app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port, ssl_context=self.context)
-        await site.start()
-        server = site._server  # aiohttp keeps the asyncio server here; the bound port is only known from it
-        sockets = getattr(server, "sockets", None) or []
-        if sockets:
-            self.port = int(sockets[0].getsockname()[1])
-        self._state = _State.RUNNING
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-        self._state = _State.STOPPED
-
-    async def __aenter__(self) -> WebhookServer:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
+def webhook_server(
+    state: ClusterState,
+    context: ssl.SSLContext,
+    *,
+    is_ready: Callable[[], bool],
+    host: str = "0.0.0.0",
+    port: int = 9443,
+    logger: logging.Logger | None = None,
+    registry: CollectorRegistry | None = None,
+) -> HttpServer:
+    """An HTTPS server with the webhook routes, the shell's probes and ``is_ready`` as readiness (tests, tools)."""
+    http = HttpServer(host=host, port=port, ssl_context=context, client_max_size=MAX_BODY_BYTES, logger=logger)
+    http.add_readiness_check("webhook", is_ready)
+    add_webhook_routes(http, state, logger, registry=registry)
+    return http

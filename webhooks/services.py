@@ -132,10 +132,10 @@ def _ip_problems(view: ServiceView, ips: tuple[IP, ...], config: Config, state: 
             f"{view.requested_pool}"
         ]
     # Load the Services that hold or ask for these IPs, then ask the allocator as the controller would.
-    others = sorted({k for ip in ips for k in state.ip_users.get(ip, ()) if k != view.key})
+    others = sorted({k for ip in ips for k in state.ip_users(ip) if k != view.key})
     for key in others:
-        other = state.services[key]
-        if not other.is_load_balancer:
+        other = state.service(key)
+        if other is None or not other.is_load_balancer:
             continue
         held = other.current_ips or other.requested_ips
         try:
@@ -150,15 +150,7 @@ def _ip_problems(view: ServiceView, ips: tuple[IP, ...], config: Config, state: 
 
 
 def _ns_labels(state: ClusterState, namespace: str) -> Mapping[str, str] | None:
-    return None if state.namespaces is None else state.namespaces.get(namespace, {})
-
-
-def read_service(obj: Mapping[str, Any]) -> ServiceView | None:
-    """``service_view`` of an object, or None when a field has a type the apiserver would never let through."""
-    try:
-        return service_view(obj)
-    except (TypeError, ValueError, AttributeError, KeyError):
-        return None
+    return state.namespace_labels(namespace)
 
 
 def review_service(req: AdmissionRequest, state: ClusterState) -> Decision:
@@ -167,16 +159,14 @@ def review_service(req: AdmissionRequest, state: ClusterState) -> Decision:
         return deny(f"this webhook validates Service, not {req.kind}")
     if req.operation not in ("CREATE", "UPDATE") or not isinstance(req.object, dict):
         return allow()
-    view = read_service(req.object)
-    if view is None:
-        return deny("invalid Service: a field has the wrong type")
+    view = service_view(req.object)  # never raises: a field of the wrong type reads as absent
     if not view.is_load_balancer or not view.is_ours(state.settings.lb_class):
         return allow()
     problems, notes = service_problems(req.object, view, state)
     warnings = [*annotation_warnings(_annotations(req.object)), *notes]
     if problems and req.operation == "UPDATE" and isinstance(req.old_object, dict):
-        old_view = read_service(req.old_object)
-        if old_view is not None and old_view.is_load_balancer and old_view.is_ours(state.settings.lb_class):
+        old_view = service_view(req.old_object)
+        if old_view.is_load_balancer and old_view.is_ours(state.settings.lb_class):
             before, _ = service_problems(req.old_object, old_view, state)
             kept = [p for p in problems if p in before]
             problems = [p for p in problems if p not in before]

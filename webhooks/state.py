@@ -1,34 +1,41 @@
-"""What the webhook knows of the cluster: the current objects, fed by watches, with the indexes the rules need.
+"""What the webhook knows of the cluster: read-only views and indexes over the program's one Store.
 
-``ClusterState`` is plain data and does no I/O: the watch loop (``webhooks.watch``) calls ``apply``/``replace``,
-the rules read it. It is owned by one asyncio loop and every review runs to completion without awaiting, so a
-review always sees one consistent state without copying.
+The Store (filled by the shell's reflectors, or by ``add`` in tests and tools) is the only copy of the objects.
+``ClusterState`` adds what the rules need on top of it, each derived lazily and dropped when the objects it was
+derived from change (the Store never mutates a dict it handed out, so an entry is valid while its dict ``is``
+the stored one):
 
-Indexes, each kept coherent on every change:
+* typed config objects of the MetalLB namespace (``config_objects(model)``), loaded once per object version;
+* the address intervals of each pool, in a per-family sorted index (``pools_overlapping``: O(log n + k) for a
+  valid config, so a pool review parses only the pools it can overlap);
+* the Service view of each Service, and a Store index from IP to the Services that hold or ask for it
+  (``ip_users``);
+* ``config()``: the parse of all current config objects, cached until a config object or a Node changes.
 
-* ``pool_intervals``: the address intervals of each pool, so a pool review parses only the pools it can overlap;
-* ``ip_users``: for each IP, the Services that hold it (status) or ask for it (annotation, ``loadBalancerIP``);
-* ``config()``: the parse of all current config objects, cached until a config object changes.
-
-Only objects in the MetalLB namespace are config; the watches are namespaced, and ``apply`` ignores others.
+It is owned by one asyncio loop and every review runs to completion without awaiting, so a review always sees
+one consistent state without copying. Only objects in the MetalLB namespace are config.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from crds.addresses import EntryError, parse_entry
 from crds.config import BgpMode, ClusterResources, LabeledObject, ParseOptions, ParseResult, parse_config
+from crds.intervals import IntervalIndex
 from crds.meta import Resource
 from crds.objects import load_object
 from crds.types import BFDProfile, BGPAdvertisement, BGPPeer, Community, IPAddressPool, L2Advertisement
 from reconciler.core.allocator import IP
 from reconciler.core.services import ServiceView, service_view
+from reconciler.runtime.resources import NAMESPACES, NODES, SERVICES, ResourceType, object_key
+from reconciler.runtime.store import Store
 
 __all__ = [
     "CONFIG_KINDS",
+    "CONFIG_RESOURCES",
     "ClusterState",
     "Interval",
     "WebhookSettings",
@@ -82,15 +89,6 @@ def pool_intervals(pool: IPAddressPool) -> tuple[Interval, ...]:
     return tuple(out)
 
 
-def _overlaps(a: Iterable[Interval], b: Iterable[Interval]) -> bool:
-    others = tuple(b)
-    return any(
-        fam == other_fam and first <= other_last and other_first <= last
-        for fam, first, last in a
-        for other_fam, other_first, other_last in others
-    )
-
-
 def _labels(raw: Mapping[str, Any]) -> dict[str, str]:
     meta = raw.get("metadata")
     labels = meta.get("labels") if isinstance(meta, dict) else None
@@ -103,54 +101,91 @@ def _name(raw: Mapping[str, Any]) -> str:
     return name if isinstance(name, str) else ""
 
 
-class ClusterState:
-    """The current objects. Mutated only by ``apply``/``replace``/``remove`` (the watch loop), read by the rules."""
+def _ip_index(obj: dict[str, Any]) -> list[str]:
+    view = service_view(obj)  # never raises: wrongly typed fields read as absent
+    return [f"{family}/{value}" for family, value in {*view.current_ips, *view.requested_ips}]
 
-    def __init__(self, settings: WebhookSettings | None = None) -> None:
+
+CONFIG_RESOURCES: dict[type[Resource], ResourceType] = {m: ResourceType.of(m) for m in CONFIG_KINDS}
+_KINDS: dict[str, ResourceType] = {
+    **{m.api.kind: r for m, r in CONFIG_RESOURCES.items()},
+    "Service": SERVICES,
+    "Namespace": NAMESPACES,
+    "Node": NODES,
+}
+_PARSE_INPUTS = frozenset({*CONFIG_RESOURCES.values(), NODES})
+
+
+class ClusterState:
+    """Views over the Store; see the module docstring. ``add``/``remove`` feed the Store in tests and tools."""
+
+    def __init__(self, settings: WebhookSettings | None = None, store: Store | None = None) -> None:
         self.settings = settings or WebhookSettings()
-        self.config_objects: dict[type[Resource], dict[str, Resource]] = {k: {} for k in CONFIG_KINDS}
-        self.pool_intervals: dict[str, tuple[Interval, ...]] = {}
-        self.services: dict[str, ServiceView] = {}
-        self.ip_users: dict[IP, set[str]] = {}
-        self.namespaces: dict[str, dict[str, str]] | None = None
-        self.nodes: dict[str, dict[str, str]] | None = None
-        self.problems: dict[str, str] = {}  # "Kind/name" -> why a stored object could not be read
+        self.store = store if store is not None else Store()
+        self.store.add_index(SERVICES, "ip", _ip_index)
+        self._models: dict[tuple[ResourceType, str], tuple[dict[str, Any], Resource | None]] = {}
+        self._views: dict[str, tuple[dict[str, Any], ServiceView]] = {}
+        self._pool_index: IntervalIndex[str] | None = None
         self._config: ParseResult | None = None
+        self.store.subscribe(self._on_change)
+
+    def _on_change(self, res: ResourceType, key: str, old: Any, new: Any) -> None:
+        if res in _PARSE_INPUTS:
+            self._config = None
+        if res == CONFIG_RESOURCES[IPAddressPool]:
+            self._pool_index = None
+        if new is None:
+            self._models.pop((res, key), None)
+            if res == SERVICES:
+                self._views.pop(key, None)
+
+    # --- feeding the Store (tests, tools; in a program the reflectors do it) --------------------------
+
+    def add(self, obj: Mapping[str, Any]) -> None:
+        """Add or replace one object of a config kind, a Service, a Namespace or a Node."""
+        self.store.apply(self._res(obj), "ADDED", dict(obj))
+
+    def remove(self, obj: Mapping[str, Any]) -> None:
+        self.store.apply(self._res(obj), "DELETED", dict(obj))
+
+    @staticmethod
+    def _res(obj: Mapping[str, Any]) -> ResourceType:
+        kind = str(obj.get("kind") or "")
+        try:
+            return _KINDS[kind]
+        except KeyError:
+            raise ValueError(f"ClusterState: not a kind the webhook reads: {kind!r}") from None
 
     # --- config kinds --------------------------------------------------------------------------------
 
-    def apply_config(self, model: type[Resource], raw: Mapping[str, Any]) -> None:
-        """Add or replace one config object (from a watch ADDED/MODIFIED or a list)."""
-        name = _name(raw)
-        if not name:
-            return
+    def _model(self, model: type[Resource], res: ResourceType, key: str, raw: dict[str, Any]) -> Resource | None:
+        memo = self._models.get((res, key))
+        if memo is not None and memo[0] is raw:
+            return memo[1]
         try:
-            obj = load_object(model, dict(raw))
-        except ValueError as exc:
-            self.problems[f"{model.api.kind}/{name}"] = str(exc)
-            self.remove_config(model, name)
-            return
-        self.problems.pop(f"{model.api.kind}/{name}", None)
-        if obj.namespace and obj.namespace != self.settings.namespace:
-            return
-        self.config_objects[model][name] = obj
-        if isinstance(obj, IPAddressPool):
-            self.pool_intervals[name] = pool_intervals(obj)
-        self._config = None
+            obj: Resource | None = load_object(model, raw)
+        except ValueError:
+            obj = None  # a stored object the apiserver accepted but we cannot read: not config
+        self._models[(res, key)] = (raw, obj)
+        return obj
 
-    def remove_config(self, model: type[Resource], name: str) -> None:
-        if self.config_objects[model].pop(name, None) is not None:
-            self._config = None
-        if model is IPAddressPool:
-            self.pool_intervals.pop(name, None)
+    def config_objects(self, model: type[Resource]) -> dict[str, Resource]:
+        """The readable objects of a config kind in the MetalLB namespace, by name."""
+        res = CONFIG_RESOURCES[model]
+        ns = self.settings.namespace
+        out: dict[str, Resource] = {}
+        for raw in self.store.list(res, ns):
+            name = _name(raw)
+            obj = self._model(model, res, f"{ns}/{name}", raw) if name else None
+            if obj is not None:
+                out[name] = obj
+        return out
 
-    def replace_config(self, model: type[Resource], objects: Iterable[Mapping[str, Any]]) -> None:
-        """Swap all objects of a kind (after a list or relist)."""
-        for name in list(self.config_objects[model]):
-            self.remove_config(model, name)
-        for raw in objects:
-            self.apply_config(model, raw)
-        self._config = None
+    def config_object(self, model: type[Resource], name: str) -> Resource | None:
+        """One readable config object by name (a key lookup: a review never rebuilds the whole kind)."""
+        res, ns = CONFIG_RESOURCES[model], self.settings.namespace
+        raw = self.store.get(res, f"{ns}/{name}")
+        return self._model(model, res, f"{ns}/{name}", raw) if raw is not None else None
 
     def resources(
         self, overrides: Mapping[type[Resource], Mapping[str, Resource | None]] | None = None
@@ -166,93 +201,80 @@ class ClusterState:
         """Like ``resources`` but with only the pools named in ``pool_names`` (None: all pools)."""
         fields: dict[str, Any] = {}
         for model in CONFIG_KINDS:
-            current = self.config_objects[model]
             if model is IPAddressPool and pool_names is not None:
-                objs = {n: current[n] for n in pool_names if n in current}
+                res, ns = CONFIG_RESOURCES[model], self.settings.namespace
+                objs: dict[str, Resource] = {}
+                for n in pool_names:
+                    raw = self.store.get(res, f"{ns}/{n}")
+                    loaded = self._model(model, res, f"{ns}/{n}", raw) if raw is not None else None
+                    if loaded is not None:
+                        objs[n] = loaded
             else:
-                objs = dict(current)
+                objs = self.config_objects(model)
             for name, obj in (overrides.get(model) or {}).items():
                 if obj is None:
                     objs.pop(name, None)
                 else:
                     objs[name] = obj
             fields[_FIELD[model]] = tuple(objs.values())
+        nodes = self._labeled(NODES)
+        namespaces = self._labeled(NAMESPACES)
         return ClusterResources(
             **fields,
-            nodes=None if self.nodes is None else tuple(LabeledObject(n, lbl) for n, lbl in self.nodes.items()),
-            namespaces=None
-            if self.namespaces is None
-            else tuple(LabeledObject(n, lbl) for n, lbl in self.namespaces.items()),
+            nodes=None if nodes is None else tuple(LabeledObject(n, lbl) for n, lbl in nodes.items()),
+            namespaces=None if namespaces is None else tuple(LabeledObject(n, lbl) for n, lbl in namespaces.items()),
         )
 
     def pools_overlapping(self, intervals: Iterable[Interval]) -> list[str]:
-        """Names of the current pools with an entry intersecting one of ``intervals`` (a linear scan)."""
+        """Names (sorted) of the current pools with an entry intersecting one of ``intervals``."""
         wanted = tuple(intervals)
         if not wanted:
             return []
-        return [name for name, ivs in self.pool_intervals.items() if _overlaps(wanted, ivs)]
+        if self._pool_index is None:
+            index: IntervalIndex[str] = IntervalIndex()
+            for name, pool in self.config_objects(IPAddressPool).items():
+                if isinstance(pool, IPAddressPool):
+                    index.set(name, pool_intervals(pool))
+            self._pool_index = index
+        return sorted(self._pool_index.overlapping(wanted))
 
     def config(self) -> ParseResult:
-        """The parse of the current config (cached until a config object changes)."""
+        """The parse of the current config (cached until a config object or a Node changes)."""
         if self._config is None:
             self._config = parse_config(self.resources(), self.settings.parse_options)
         return self._config
 
     # --- Services, Namespaces, Nodes -----------------------------------------------------------------
 
-    def apply_service(self, raw: Mapping[str, Any]) -> None:
-        view = service_view(raw)  # never raises: wrongly typed fields read as absent
-        if not view.name:
-            return
-        self.remove_service(view.key)
-        self.services[view.key] = view
-        for ip in {*view.current_ips, *view.requested_ips}:
-            self.ip_users.setdefault(ip, set()).add(view.key)
+    def service(self, key: str) -> ServiceView | None:
+        raw = self.store.get(SERVICES, key)
+        if raw is None:
+            return None
+        memo = self._views.get(key)
+        if memo is not None and memo[0] is raw:
+            return memo[1]
+        view = service_view(raw)
+        self._views[key] = (raw, view)
+        return view
 
-    def remove_service(self, key: str) -> None:
-        old = self.services.pop(key, None)
-        if old is None:
-            return
-        for ip in {*old.current_ips, *old.requested_ips}:
-            users = self.ip_users.get(ip)
-            if users is not None:
-                users.discard(key)
-                if not users:
-                    del self.ip_users[ip]
+    def services(self) -> Iterator[tuple[str, ServiceView]]:
+        """Every Service (key, view), sorted by key."""
+        for key in self.store.keys(SERVICES):
+            view = self.service(key)
+            if view is not None:
+                yield key, view
 
-    def replace_services(self, objects: Iterable[Mapping[str, Any]]) -> None:
-        self.services.clear()
-        self.ip_users.clear()
-        for raw in objects:
-            self.apply_service(raw)
+    def ip_users(self, ip: IP) -> list[str]:
+        """Keys of the Services that hold ``ip`` in their status or ask for it."""
+        family, value = ip
+        return [object_key(o) for o in self.store.by_index(SERVICES, "ip", f"{family}/{value}")]
 
-    def apply_labeled(self, kind: str, raw: Mapping[str, Any]) -> None:
-        """A Namespace or Node: only its name and labels matter."""
-        target = self._labeled(kind)
-        name = _name(raw)
-        if name:
-            target[name] = _labels(raw)
-            if kind == "Node":
-                self._config = None
+    def namespace_labels(self, namespace: str) -> Mapping[str, str] | None:
+        """A Namespace's labels; None when Namespaces are not known at all (then selectors are not judged)."""
+        known = self._labeled(NAMESPACES)
+        return None if known is None else known.get(namespace, {})
 
-    def remove_labeled(self, kind: str, name: str) -> None:
-        self._labeled(kind).pop(name, None)
-        if kind == "Node":
-            self._config = None
-
-    def replace_labeled(self, kind: str, objects: Iterable[Mapping[str, Any]]) -> None:
-        target = self._labeled(kind)
-        target.clear()
-        for raw in objects:
-            self.apply_labeled(kind, raw)
-
-    def _labeled(self, kind: str) -> dict[str, dict[str, str]]:
-        if kind == "Node":
-            if self.nodes is None:
-                self.nodes = {}
-            return self.nodes
-        if kind == "Namespace":
-            if self.namespaces is None:
-                self.namespaces = {}
-            return self.namespaces
-        raise ValueError(f"not a labeled kind: {kind}")
+    def _labeled(self, res: ResourceType) -> dict[str, dict[str, str]] | None:
+        if not self.store.synced(res) and not self.store.keys(res):
+            return None
+        return {_name(o): _labels(o) for o in self.store.list(res)}

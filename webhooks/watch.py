@@ -1,4 +1,4 @@
-"""Feed ``ClusterState`` from list+watch: the runtime's reflectors fill a ``Store``, a subscription mirrors it.
+"""What the webhook watches: the shell's reflectors fill the one Store that ``ClusterState`` reads.
 
 Watched: the six config kinds in the MetalLB namespace, Services, Namespaces and Nodes cluster-wide (Services for
 the sharing and pool-deletion rules, Namespaces for pools restricted by namespace selector, Nodes for the node-
@@ -8,49 +8,26 @@ kind to be synced (``/readyz``): before that the webhook would judge against a p
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from crds.meta import Resource
-from reconciler.runtime.client import ApiClient
 from reconciler.runtime.compact import compact_service, strip_bookkeeping
-from reconciler.runtime.reflector import Reflector
-from reconciler.runtime.resources import NAMESPACES, NODES, SERVICES, ObjectKey, ResourceType, split_key
-from reconciler.runtime.store import Store
+from reconciler.runtime.resources import NAMESPACES, NODES, SERVICES, ResourceType
 
-from .state import CONFIG_KINDS, ClusterState
+from .state import CONFIG_RESOURCES
 
-__all__ = ["CONFIG_RESOURCES", "connect", "reflectors"]
-
-CONFIG_RESOURCES: dict[ResourceType, type[Resource]] = {ResourceType.of(m): m for m in CONFIG_KINDS}
+__all__ = ["watched"]
 
 
-def connect(store: Store, state: ClusterState) -> None:
-    """Mirror every change of the Store into ``state`` (the subscription lives as long as the Store)."""
-
-    def on_change(res: ResourceType, key: ObjectKey, old: dict[str, Any] | None, new: dict[str, Any] | None) -> None:
-        model = CONFIG_RESOURCES.get(res)
-        if model is not None:
-            if new is None:
-                state.remove_config(model, split_key(key)[1])
-            else:
-                state.apply_config(model, new)
-        elif res == SERVICES:
-            if new is None:
-                state.remove_service(key)
-            else:
-                state.apply_service(new)
-        elif res in (NAMESPACES, NODES):
-            if new is None:
-                state.remove_labeled(res.kind, key)
-            else:
-                state.apply_labeled(res.kind, new)
-
-    store.subscribe(on_change)
+Transform = Callable[[dict[str, Any]], dict[str, Any]]
 
 
-def reflectors(api: ApiClient, store: Store, namespace: str) -> list[Reflector]:
-    """The Store keeps only what ClusterState reads (compact Services, no managedFields), as the controller's."""
-    out = [Reflector(api, store, res, namespace=namespace, transform=strip_bookkeeping) for res in CONFIG_RESOURCES]
-    out.append(Reflector(api, store, SERVICES, transform=compact_service))
-    out += [Reflector(api, store, res, transform=strip_bookkeeping) for res in (NAMESPACES, NODES)]
+def watched(namespace: str) -> list[tuple[ResourceType, str | None, Transform]]:
+    """What to reflect (kind, namespace or None for cluster-wide, Store transform): the Store keeps only what
+    ClusterState reads (compact Services, no managedFields), as the controller's."""
+    out: list[tuple[ResourceType, str | None, Transform]] = [
+        (res, namespace, strip_bookkeeping) for res in CONFIG_RESOURCES.values()
+    ]
+    out.append((SERVICES, None, compact_service))
+    out += [(res, None, strip_bookkeeping) for res in (NAMESPACES, NODES)]
     return out

@@ -14,6 +14,7 @@ from reconciler.core.allocator import IP, PoolCounters
 from reconciler.core.services import ALLOCATED_FROM_POOL
 
 __all__ = [
+    "CONFIG_CONDITION",
     "POOL_CONDITION",
     "SERVICE_CONDITION",
     "configuration_state_status",
@@ -23,6 +24,8 @@ __all__ = [
 ]
 
 POOL_CONDITION = "poolReconcilerValid"
+CONFIG_CONDITION = "configReconcilerValid"
+"""MetalLB's condition types: the controller's pool reconciler, the speaker's config reconciler."""
 
 
 def _ingress_ips(obj: Mapping[str, Any]) -> list[str]:
@@ -93,16 +96,22 @@ def pool_status_patch(obj: Mapping[str, Any], counters: PoolCounters) -> dict[st
 
 
 def configuration_state_status(
-    current: Mapping[str, Any] | None, errors: Sequence[str], *, now: str, reconciled: bool = True
+    current: Mapping[str, Any] | None,
+    errors: Sequence[str],
+    *,
+    now: str,
+    reconciled: bool = True,
+    condition_type: str = POOL_CONDITION,
 ) -> dict[str, Any] | None:
-    """Status for ``ConfigurationState/controller``: one condition, the result, the error summary.
+    """Status for a ConfigurationState (``controller``, or ``speaker-<node>`` with ``CONFIG_CONDITION``): one
+    condition, the result, the error summary.
 
     ``now`` is the RFC 3339 time to stamp a condition that changes (the caller reads the clock). Returns
     None when the current status already says the same thing.
     """
     valid = not errors
     condition = {
-        "type": POOL_CONDITION,
+        "type": condition_type,
         "status": "True" if valid else "False",
         "reason": "Reconciled" if valid else "ConfigurationError",
         "message": "" if valid else "configuration error: " + "\n".join(errors),
@@ -110,7 +119,7 @@ def configuration_state_status(
     result = ("Valid" if valid else "Invalid") if reconciled else "Unknown"
     summary = "" if valid else "\n".join("configuration error: " + e for e in errors)
     status = dict((current or {}).get("status") or {})
-    old = next((c for c in status.get("conditions") or () if c.get("type") == POOL_CONDITION), None)
+    old = next((c for c in status.get("conditions") or () if c.get("type") == condition_type), None)
     same_condition = old is not None and all(old.get(k) == v for k, v in condition.items())
     if same_condition and status.get("result") == result and (status.get("errorSummary") or "") == summary:
         return None

@@ -62,8 +62,14 @@ class ServiceView:
     policy: Policy = "SingleStack"
     prefer_ipv6: bool = False
     current_ips: tuple[IP, ...] = ()
-    current_pool: str | None = None
     deprecated_annotations: tuple[str, ...] = ()
+    etp_local: bool = False
+    """``spec.externalTrafficPolicy`` is ``Local``: only nodes with a serving endpoint may announce."""
+    shares_ip: bool = False
+    """An ``allow-shared-ip`` annotation is present (either prefix, any value, even empty): the speaker's test."""
+    invalid_ingress: tuple[str, ...] = ()
+    """``status.loadBalancer.ingress`` entries without a parseable ``ip`` (MetalLB's speaker withdraws:
+    ``invalidIP``); they are left out of ``current_ips``."""
 
     @property
     def is_load_balancer(self) -> bool:
@@ -192,11 +198,14 @@ def service_view(obj: Mapping[str, Any]) -> ServiceView:
     ip_families = _as_list(spec.get("ipFamilies"))
 
     current: list[IP] = []
+    invalid: list[str] = []
     for ingress in _as_list(_as_dict(status.get("loadBalancer")).get("ingress")):
-        if isinstance(ingress, dict) and ingress.get("ip"):
-            parsed = parse_ip_key(str(ingress["ip"]))
-            if parsed is not None:
-                current.append(parsed)
+        text = str(ingress.get("ip") or "") if isinstance(ingress, dict) else ""
+        parsed = parse_ip_key(text) if text else None
+        if parsed is None:
+            invalid.append(text)
+        else:
+            current.append(parsed)
 
     return ServiceView(
         key=f"{namespace}/{name}",
@@ -215,6 +224,9 @@ def service_view(obj: Mapping[str, Any]) -> ServiceView:
         policy=policy,
         prefer_ipv6=bool(ip_families) and ip_families[0] == "IPv6",
         current_ips=tuple(current),
-        current_pool=annotations.get(ALLOCATED_FROM_POOL),
         deprecated_annotations=tuple(sorted(k for k in annotations if k.startswith(DEPRECATED_PREFIX))),
+        etp_local=spec.get("externalTrafficPolicy") == "Local",
+        shares_ip=STABLE_PREFIX + ANNOTATION_ALLOW_SHARED_IP in annotations
+        or DEPRECATED_PREFIX + ANNOTATION_ALLOW_SHARED_IP in annotations,
+        invalid_ingress=tuple(invalid),
     )

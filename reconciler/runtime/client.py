@@ -4,7 +4,7 @@ Promises:
 
 * Every call builds its URL from a ``ResourceType`` (no discovery), sends JSON, and returns plain ``dict`` objects.
 * Every failure surfaces as an ``errors.ApiError`` subclass, chained to the library exception (``from exc``). This
-  module is the only place that knows the HTTP library, aiohttp (STYLE habit 5).
+  module is the only place that knows the HTTP library, aiohttp (docs/architecture.md, "Errors").
 * ``list()`` pages with ``limit``/``continue`` and returns the items (``apiVersion``/``kind`` filled in, as the server
   omits them in lists) with the list's ``resourceVersion``: the point a watch resumes from.
 * ``watch()`` is one stream: it asks for bookmarks and a server-side timeout, yields every event the server sends
@@ -142,6 +142,7 @@ class ApiClient:
         namespace: str | None = None,
         *,
         label_selector: str | Mapping[str, str] | None = None,
+        field_selector: str | Mapping[str, str] | None = None,
         page_size: int = 500,
         transform: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
     ) -> tuple[builtins.list[dict[str, Any]], str]:
@@ -152,6 +153,8 @@ class ApiClient:
         params: dict[str, str] = {"limit": str(page_size)}
         if label_selector:
             params["labelSelector"] = _selector(label_selector)
+        if field_selector:
+            params["fieldSelector"] = _selector(field_selector)
         items: builtins.list[dict[str, Any]] = []
         rv = ""
         while True:
@@ -176,6 +179,7 @@ class ApiClient:
         timeout_seconds: int,
         allow_bookmarks: bool = True,
         label_selector: str | Mapping[str, str] | None = None,
+        field_selector: str | Mapping[str, str] | None = None,
     ) -> AsyncIterator[WatchEvent]:
         """One watch stream from ``resource_version``; ends when the server closes it (after ``timeout_seconds``)."""
         self._check_open()
@@ -188,6 +192,8 @@ class ApiClient:
             params["allowWatchBookmarks"] = "true"
         if label_selector:
             params["labelSelector"] = _selector(label_selector)
+        if field_selector:
+            params["fieldSelector"] = _selector(field_selector)
         path = res.collection_path(namespace)
         # The margin covers a server that is slow to close at timeoutSeconds; past it the connection is dead.
         read_timeout = float(timeout_seconds) + 30.0

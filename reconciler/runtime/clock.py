@@ -1,8 +1,15 @@
 """Time as a parameter: the ``Clock`` protocol, the real clock, and a fake clock for tests.
 
+One clock gives both kinds of time a program needs: ``monotonic()`` to measure intervals and ``sleep()`` to wait
+(leases, backoff, queues), and ``now()`` for wall time written into objects (Lease renewTime, Event timestamps,
+status conditions, certificate validity, credential expiry).
+
 Promises:
 
-* Every component of the runtime that waits or measures time takes a ``Clock``; none reads ``time`` directly.
+* Every component of the runtime that waits or measures time, or writes a timestamp, takes a ``Clock``; none
+  reads ``time`` or ``datetime.now`` directly.
+* ``now()`` is timezone-aware UTC. ``FakeClock.now()`` moves with ``advance()``: it is ``wall_start`` plus the
+  fake time elapsed, so a test that advances 30 s sees both clocks move 30 s.
 * ``FakeClock.sleep`` returns only when a test calls ``advance()`` past its deadline, so timing tests assert on
   clock values and never really sleep. Sleepers wake in deadline order (ties: the order they started sleeping).
 * ``wait_for(clock, awaitable, timeout)`` bounds an awaitable by the given clock's time, so a deadline measured on a
@@ -15,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
 import heapq
 import itertools
 import time
@@ -27,10 +35,14 @@ T = TypeVar("T")
 
 
 class Clock(Protocol):
-    """A monotonic time source and a way to wait on it."""
+    """A monotonic time source, a way to wait on it, and the wall time."""
 
     def monotonic(self) -> float:
         """Seconds from an arbitrary start; never goes backwards."""
+        ...
+
+    def now(self) -> datetime.datetime:
+        """The wall time, timezone-aware UTC. May jump (NTP, an operator): never measure intervals with it."""
         ...
 
     async def sleep(self, seconds: float) -> None:
@@ -39,31 +51,43 @@ class Clock(Protocol):
 
 
 class RealClock:
-    """The process's monotonic clock and ``asyncio.sleep``."""
+    """The process's monotonic clock, ``asyncio.sleep`` and the system's wall clock."""
 
     def monotonic(self) -> float:
         return time.monotonic()
+
+    def now(self) -> datetime.datetime:
+        return datetime.datetime.now(datetime.UTC)
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(max(0.0, seconds))
 
 
 class FakeClock:
-    """A clock that moves only when the test says so.
+    """A clock that moves only when the test says so; its wall time starts at ``wall_start`` and moves with it.
 
     ``sleep()`` parks the caller until ``advance()`` moves time to or past its deadline. ``wait_sleepers(n)`` lets a
     test wait until ``n`` tasks are parked, which is the synchronisation point between "the code under test is now
     waiting" and "advance time".
     """
 
-    def __init__(self, start: float = 0.0) -> None:
+    WALL_START = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
+
+    def __init__(self, start: float = 0.0, *, wall_start: datetime.datetime = WALL_START) -> None:
+        if wall_start.tzinfo is None:
+            raise ValueError("FakeClock: wall_start must be timezone-aware")
         self._now = start
+        self._start = start
+        self._wall_start = wall_start
         # Invariant: every entry's future is pending or cancelled; done futures are dropped on advance().
         self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
         self._seq = itertools.count()
 
     def monotonic(self) -> float:
         return self._now
+
+    def now(self) -> datetime.datetime:
+        return self._wall_start + datetime.timedelta(seconds=self._now - self._start)
 
     async def sleep(self, seconds: float) -> None:
         if seconds <= 0:

@@ -20,10 +20,11 @@ import asyncio
 import datetime
 import logging
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
+from reconciler.runtime.clock import Clock, RealClock
 from reconciler.runtime.errors import NotFound
 from reconciler.runtime.resources import EVENTS, ResourceType
 
@@ -63,13 +64,13 @@ class EventRecorder:
         *,
         host: str | None = None,
         cache_size: int = 4096,
-        wall_clock: Callable[[], datetime.datetime] | None = None,
+        clock: Clock | None = None,
         logger: logging.Logger | None = None,
     ) -> None:
         self.client = client
         self.component = component
         self.host = host
-        self._wall = wall_clock or (lambda: datetime.datetime.now(datetime.UTC))
+        self.clock: Clock = clock or RealClock()  # wall time for the Events' timestamps
         self._log = logger or logging.getLogger(__name__)
         self._cache_size = cache_size
         self._seen: OrderedDict[tuple[str, ...], _Seen] = OrderedDict()
@@ -118,7 +119,7 @@ class EventRecorder:
             reason,
             message,
         )
-        now_dt = self._wall()
+        now_dt = self.clock.now()
         now = _time(now_dt)
         seen = self._seen.get(key)
         if seen is not None:

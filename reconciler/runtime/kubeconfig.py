@@ -34,13 +34,14 @@ import json
 import os
 import ssl
 import tempfile
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from reconciler.runtime.clock import Clock, RealClock
 
 __all__ = ["SERVICE_ACCOUNT_DIR", "ClusterAccess", "Credentials", "KubeconfigError", "in_cluster", "load"]
 
@@ -74,7 +75,7 @@ class Credentials:
         exec_config: Mapping[str, Any] | None = None,
         base_dir: Path | None = None,
         reread_seconds: float = TOKEN_REREAD_SECONDS,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Clock | None = None,
     ) -> None:
         self._token = token
         self._token_file = token_file
@@ -82,7 +83,7 @@ class Credentials:
         self._exec = dict(exec_config) if exec_config else None
         self._base_dir = base_dir
         self._reread = reread_seconds
-        self._clock = clock
+        self._clock: Clock = clock or RealClock()  # monotonic: token file re-reads; wall: exec token expiry
         self._read_at: float | None = None
         self._expires: datetime.datetime | None = None
         self._lock = asyncio.Lock()
@@ -100,14 +101,16 @@ class Credentials:
         if self._basic is not None:
             user, password = self._basic
             return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
-        if self._token_file is not None and (self._read_at is None or self._clock() - self._read_at >= self._reread):
+        if self._token_file is not None and (
+            self._read_at is None or self._clock.monotonic() - self._read_at >= self._reread
+        ):
             try:
                 self._token = self._token_file.read_text().strip()
             except OSError:
                 if self._token is None:
                     raise  # never had one: the caller reports it
                 # keep the last good token; a rotation in progress is retried on the next call
-            self._read_at = self._clock()
+            self._read_at = self._clock.monotonic()
         elif self._exec is not None and self._exec_stale():
             async with self._lock:
                 if self._exec_stale():
@@ -118,12 +121,12 @@ class Credentials:
         """Take the token of an ``ExecCredential.status`` (cached until its ``expirationTimestamp``)."""
         self._token = str(status.get("token") or "") or None
         self._expires = _parse_time(status.get("expirationTimestamp"))
-        self._read_at = self._clock()
+        self._read_at = self._clock.monotonic()
 
     def _exec_stale(self) -> bool:
         if self._read_at is None:
             return True
-        return self._expires is not None and datetime.datetime.now(datetime.UTC) >= self._expires
+        return self._expires is not None and self._clock.now() >= self._expires
 
 
 @dataclass(frozen=True)
@@ -143,9 +146,11 @@ def _parse_time(value: Any) -> datetime.datetime | None:
     if not value:
         return None
     try:
-        return datetime.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        parsed = datetime.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
     except ValueError:
         return None
+    # RFC 3339 always carries an offset; a bare time from a sloppy plugin is read as UTC, not compared naively.
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=datetime.UTC)
 
 
 async def run_exec_plugin(config: Mapping[str, Any], base_dir: Path | None) -> dict[str, Any]:
@@ -330,7 +335,7 @@ def in_cluster(
     env: Mapping[str, str] | None = None,
     sa_dir: Path = SERVICE_ACCOUNT_DIR,
     *,
-    clock: Callable[[], float] | None = None,
+    clock: Clock | None = None,
 ) -> ClusterAccess:
     """The pod's service account: ``KUBERNETES_SERVICE_HOST``/``PORT``, ``ca.crt``, ``token`` (re-read)."""
     env = os.environ if env is None else env
@@ -346,7 +351,7 @@ def in_cluster(
         ctx = _ssl_context(ca_file=sa_dir / "ca.crt", ca_data=None, insecure=False)
     except (OSError, ValueError) as exc:
         raise KubeconfigError(f"in-cluster: {sa_dir / 'ca.crt'}: {exc}") from exc
-    creds = Credentials(token_file=token) if clock is None else Credentials(token_file=token, clock=clock)
+    creds = Credentials(token_file=token, clock=clock)
     return ClusterAccess(f"https://{host}:{port}", ctx, creds)
 
 

@@ -66,7 +66,6 @@ class LeaderElector:
         retry_period: float = 2.0,
         clock: Clock | None = None,
         rng: random.Random | None = None,
-        wall_clock: Callable[[], datetime.datetime] | None = None,
         logger: logging.Logger | None = None,
     ) -> None:
         """Durations in seconds. Defaults are client-go's (15/10/2): a crashed leader is replaced within ~15 s, a
@@ -97,24 +96,15 @@ class LeaderElector:
         self.retry_period = retry_period
         self.clock: Clock = clock or RealClock()
         self._rng = rng or random.Random()
-        self._wall = wall_clock or (lambda: datetime.datetime.now(datetime.UTC))
         self._log = logger or logging.getLogger(__name__)
         self._leading = False
         # The last Lease we read or wrote, and when (our monotonic clock) its record last changed.
-        self._observed: dict[str, Any] | None = None
         self._observed_key: tuple[Any, ...] | None = None
         self._observed_at = 0.0
 
     @property
     def is_leader(self) -> bool:
         return self._leading
-
-    @property
-    def holder(self) -> str | None:
-        """The holder in the last Lease we saw (None if none yet)."""
-        if self._observed is None:
-            return None
-        return (self._observed.get("spec") or {}).get("holderIdentity") or None
 
     async def run(self, on_started_leading: Callable[[], Awaitable[None]]) -> None:
         """Acquire, run the callback while renewing, release on the way out.
@@ -190,7 +180,7 @@ class LeaderElector:
 
     async def _try_acquire_or_renew(self) -> bool:
         """One attempt (client-go's tryAcquireOrRenew). False: someone else holds it, or we lost a race."""
-        now = _micro_time(self._wall())
+        now = _micro_time(self.clock.now())
         try:
             lease = await self.client.get(LEASES, self.name, self.namespace)
         except NotFound:
@@ -244,7 +234,7 @@ class LeaderElector:
             lease = await wait_for(self.clock, self.client.get(LEASES, self.name, self.namespace), self.retry_period)
             if (lease.get("spec") or {}).get("holderIdentity") != self.identity:
                 return
-            now = _micro_time(self._wall())
+            now = _micro_time(self.clock.now())
             spec = {**(lease.get("spec") or {}), "holderIdentity": "", "leaseDurationSeconds": 1, "renewTime": now}
             spec["acquireTime"] = now
             await wait_for(self.clock, self.client.replace(LEASES, {**lease, "spec": spec}, self.namespace), 5.0)
@@ -262,7 +252,6 @@ class LeaderElector:
         if key != self._observed_key:
             self._observed_key = key
             self._observed_at = self.clock.monotonic()
-        self._observed = lease
 
     def _warn(self, event: str, exc: BaseException) -> None:
         self._log.warning(

@@ -18,7 +18,7 @@ import sys
 import traceback
 from typing import Any, TextIO
 
-__all__ = ["JsonFormatter", "setup_logging"]
+__all__ = ["LOG_LEVELS", "JsonFormatter", "setup_logging"]
 
 # Attributes every LogRecord has; anything else on a record came from ``extra=``.
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "taskName"}
@@ -32,6 +32,9 @@ _LEVELS = {
     "error": logging.ERROR,
     "none": logging.CRITICAL + 10,
 }
+
+LOG_LEVELS = tuple(_LEVELS)
+"""The ``--log-level`` values every program accepts: MetalLB's names, plus ``warning`` (an earlier spelling)."""
 
 
 class JsonFormatter(logging.Formatter):
@@ -71,6 +74,5 @@ def setup_logging(level: str | int = "info", *, stream: TextIO | None = None) ->
     root.addHandler(handler)
     root.setLevel(levelno)
     # One line per HTTP request is noise at info level; our own client logs what matters.
-    for noisy in ("httpx", "httpcore", "kr8s"):
-        logging.getLogger(noisy).setLevel(max(levelno, logging.WARNING))
+    logging.getLogger("aiohttp.access").setLevel(max(levelno, logging.WARNING))
     return handler

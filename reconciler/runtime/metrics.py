@@ -2,8 +2,8 @@
 
 Why: MetalLB's Go counters have no ``_total`` suffix (``metallb_layer2_requests_received``); prometheus_client
 always exposes a Counter as ``<name>_total`` plus ``<name>_created``, and a custom "counter" family prints
-``_total`` on the HELP/TYPE lines but not on the samples (ecosystem.md §8.1). So counters that must keep MetalLB's
-names are kept here and rendered by us, exactly as client_golang does:
+``_total`` on the HELP/TYPE lines but not on the samples (checked against prometheus_client 0.26). So counters
+that must keep MetalLB's names are kept here and rendered by us, exactly as client_golang does:
 
     # HELP metallb_layer2_requests_received Number of l2 requests received for owned IPs
     # TYPE metallb_layer2_requests_received counter
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 __all__ = ["ExactCounter", "ExactCounters"]
 
@@ -70,6 +70,26 @@ class ExactCounter:
         return "\n".join(lines) + "\n"
 
 
+class CollectedCounter(ExactCounter):
+    """An exact-name counter whose values are read from their owner at scrape time (e.g. a responder that
+    counts per IP itself): ``collect()`` returns label values → count."""
+
+    def __init__(
+        self,
+        name: str,
+        documentation: str,
+        labelnames: Sequence[str],
+        collect: Callable[[], Mapping[tuple[str, ...], float]],
+    ) -> None:
+        super().__init__(name, documentation, labelnames)
+        self._collect = collect
+
+    def expose(self) -> str:
+        with self._lock:
+            self._values = dict(self._collect())
+        return super().expose()
+
+
 class _Child:
     def __init__(self, parent: ExactCounter, values: tuple[str, ...]) -> None:
         self._parent = parent
@@ -89,6 +109,19 @@ class ExactCounters:
         if name in self._counters:
             raise ValueError(f"counter {name} already registered")
         c = self._counters[name] = ExactCounter(name, documentation, labelnames)
+        return c
+
+    def collect(
+        self,
+        name: str,
+        documentation: str,
+        labelnames: Sequence[str],
+        collect: Callable[[], Mapping[tuple[str, ...], float]],
+    ) -> ExactCounter:
+        """A counter read from ``collect()`` at every scrape (see ``CollectedCounter``)."""
+        if name in self._counters:
+            raise ValueError(f"counter {name} already registered")
+        c = self._counters[name] = CollectedCounter(name, documentation, labelnames, collect)
         return c
 
     def expose(self) -> str:

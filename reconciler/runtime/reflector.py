@@ -8,7 +8,7 @@ seen, bookmarks included → on 410 Gone (an HTTP answer or an in-stream ``ERROR
 
 Promises:
 
-* No hot loop. kr8s re-watches from the same expired resourceVersion on 410 and spins (ecosystem.md §2); here the
+* No hot loop. kr8s re-watches from the same expired resourceVersion on 410 and spins (docs/contributing.md); here the
   first 410 relists at once, and a 410 that comes again before any event got through waits a backoff first. A stream
   that ends at once without any event also counts as a failure.
 * Other errors (connection refused, 5xx, 403...) wait an exponential backoff with jitter (``settings``), reset after
@@ -50,6 +50,7 @@ class ListerWatcher(Protocol):
         namespace: str | None = None,
         *,
         label_selector: str | Mapping[str, str] | None = None,
+        field_selector: str | Mapping[str, str] | None = None,
         transform: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
     ) -> tuple[list[dict[str, Any]], str]: ...
 
@@ -62,6 +63,7 @@ class ListerWatcher(Protocol):
         timeout_seconds: int,
         allow_bookmarks: bool = True,
         label_selector: str | Mapping[str, str] | None = None,
+        field_selector: str | Mapping[str, str] | None = None,
     ) -> AsyncIterator[WatchEvent]: ...
 
 
@@ -93,6 +95,7 @@ class Reflector:
         namespace: str | None = None,
         clock: Clock | None = None,
         label_selector: str | Mapping[str, str] | None = None,
+        field_selector: str | Mapping[str, str] | None = None,
         settings: ReflectorSettings | None = None,
         rng: random.Random | None = None,
         logger: logging.Logger | None = None,
@@ -106,6 +109,8 @@ class Reflector:
         self.res = res
         self.namespace = namespace
         self.label_selector = label_selector
+        self.field_selector = field_selector
+        """A field selector (e.g. ``metadata.name=<node>``): the Store holds only matching objects."""
         self.clock: Clock = clock or RealClock()
         self.settings = settings or ReflectorSettings()
         if not 0 < self.settings.watch_timeout_min <= self.settings.watch_timeout_max:
@@ -164,7 +169,11 @@ class Reflector:
         self.lists += 1
         # The client transforms page by page: a full list of big objects is never alive at once.
         items, rv = await self.client.list(
-            self.res, self.namespace, label_selector=self.label_selector, transform=self.transform
+            self.res,
+            self.namespace,
+            label_selector=self.label_selector,
+            field_selector=self.field_selector,
+            transform=self.transform,
         )
         self.store.replace(self.res, items, rv)
         self.resource_version = rv
@@ -187,6 +196,7 @@ class Reflector:
             timeout_seconds=int(timeout),
             allow_bookmarks=True,
             label_selector=self.label_selector,
+            field_selector=self.field_selector,
         )
         async with contextlib.aclosing(stream):  # type: ignore[type-var]  # every watch() is an async generator
             async for ev in stream:

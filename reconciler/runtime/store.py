@@ -8,11 +8,14 @@ Promises:
   deletions: a key that was stored and is not in ``objects`` is reported deleted (client-go's Replace; this is how a
   deletion missed while disconnected is noticed). It marks the kind synced.
 * ``apply(res, type, obj)`` applies one watch event (ADDED/MODIFIED store, DELETED removes).
+* Indexes (``add_index(res, name, func)``, client-go's Indexers): ``by_index(res, name, value)`` returns the
+  objects whose ``func`` yields ``value``, kept exact through ``apply`` and ``replace`` (e.g. EndpointSlices by
+  Service). Index lookups cost O(matches), not a scan of the kind.
 * Subscribers (sync callbacks ``(res, key, old, new)``) are called after each change is visible, for every key that
   changed: ``old is None`` for a new key, ``new is None`` for a deleted one. An unchanged object (same
   resourceVersion) after a relist is not reported. A callback that raises is logged and does not stop the others.
-* ``synced(res)`` is false until the first full list of the kind is in; ``wait_synced(*res)`` waits for all (STYLE
-  habit 7: nothing is decided before sync).
+* ``synced(res)`` is false until the first full list of the kind is in; ``wait_synced(*res)`` waits for all
+  (nothing is decided before sync: docs/architecture.md).
 
 Not promised: ordering across kinds, or any history; a subscriber learns a key changed, then reads the Store.
 """
@@ -27,7 +30,10 @@ from typing import Any
 
 from reconciler.runtime.resources import ObjectKey, ResourceType, object_key
 
-__all__ = ["Store", "Subscriber"]
+__all__ = ["IndexFunc", "Store", "Subscriber"]
+
+IndexFunc = Callable[[dict[str, Any]], Iterable[str]]
+"""Index values of an object (client-go's IndexFunc): e.g. an EndpointSlice's Service key. Must be pure."""
 
 Subscriber = Callable[[ResourceType, ObjectKey, dict[str, Any] | None, dict[str, Any] | None], None]
 """Called with (kind, key, old, new) after a change; must not block (mark a work-queue key dirty and return)."""
@@ -46,6 +52,52 @@ class Store:
         self._rv: dict[ResourceType, str] = {}
         self._synced: dict[ResourceType, asyncio.Event] = {}
         self._subscribers: list[Subscriber] = []
+        # Invariant: for every index (res, name), _index[res][name][value] is exactly the set of keys of stored
+        # objects of res whose IndexFunc yields value (empty sets are dropped).
+        self._indexers: dict[ResourceType, dict[str, IndexFunc]] = {}
+        self._index: dict[ResourceType, dict[str, dict[str, set[ObjectKey]]]] = {}
+
+    # ---- indexes -----------------------------------------------------------
+
+    def add_index(self, res: ResourceType, name: str, func: IndexFunc) -> None:
+        """Maintain an index of ``res`` by ``func`` from now on (objects already stored are indexed at once)."""
+        if name in self._indexers.get(res, {}):
+            raise ValueError(f"Store.add_index: {res.plural} already has an index {name!r}")
+        self._indexers.setdefault(res, {})[name] = func
+        table: dict[str, set[ObjectKey]] = {}
+        self._index.setdefault(res, {})[name] = table
+        for key, obj in self._objects.get(res, {}).items():
+            for value in func(obj):
+                table.setdefault(value, set()).add(key)
+
+    def by_index(self, res: ResourceType, name: str, value: str) -> builtins.list[dict[str, Any]]:
+        """Stored objects of ``res`` whose index ``name`` yields ``value``, sorted by key."""
+        try:
+            keys = self._index[res][name].get(value, ())
+        except KeyError:
+            raise KeyError(f"Store.by_index: {res.plural} has no index {name!r}") from None
+        objs = self._objects.get(res, {})
+        return [objs[k] for k in sorted(keys)]
+
+    def index_values(self, res: ResourceType, name: str) -> builtins.list[str]:
+        """Every value of index ``name`` that at least one stored object yields, sorted."""
+        return sorted(self._index.get(res, {}).get(name, {}))
+
+    def _reindex(
+        self, res: ResourceType, key: ObjectKey, old: dict[str, Any] | None, new: dict[str, Any] | None
+    ) -> None:
+        for name, func in self._indexers.get(res, {}).items():
+            table = self._index[res][name]
+            before = set(func(old)) if old is not None else set()
+            after = set(func(new)) if new is not None else set()
+            for value in before - after:
+                keys = table.get(value)
+                if keys is not None:
+                    keys.discard(key)
+                    if not keys:
+                        del table[value]
+            for value in after - before:
+                table.setdefault(value, set()).add(key)
 
     # ---- reads -------------------------------------------------------------
 
@@ -84,6 +136,9 @@ class Store:
         old = self._objects.get(res, {})
         self._objects[res] = new
         self._rv[res] = resource_version
+        if self._indexers.get(res):
+            for key in old.keys() | new.keys():
+                self._reindex(res, key, old.get(key), new.get(key))
         self._event(res).set()
         for key in sorted(old.keys() - new.keys()):
             self._notify(res, key, old[key], None)
@@ -103,9 +158,11 @@ class Store:
         if event_type in ("ADDED", "MODIFIED"):
             before = objs.get(key)
             objs[key] = obj
+            self._reindex(res, key, before, obj)
             self._notify(res, key, before, obj)
         elif event_type == "DELETED":
             before = objs.pop(key, None)
+            self._reindex(res, key, before, None)
             # A delete of a key we never had still reports (old=the final state): a subscriber may hold state for it.
             self._notify(res, key, before if before is not None else obj, None)
         else:

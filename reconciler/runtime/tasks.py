@@ -1,4 +1,4 @@
-"""Guarded background tasks (STYLE habit 9, after kopf's aiotasks): every task has a name, failures are logged,
+"""Guarded background tasks (after kopf's aiotasks): every task has a name, failures are logged,
 and a program's root tasks live and die together.
 
 Promises:

@@ -8,7 +8,7 @@ Promises (each has a test in tests/unit/runtime/test_rt_workqueue.py):
 * Clean shutdown: after ``shutdown()`` new adds are dropped, waiting and future ``get()`` calls raise ``ShutDown``;
   ``drain()`` waits until the keys being processed are ``done()``.
 * ``add_after(key, delay)`` adds the key after ``delay`` seconds of the injected clock; of several pending delays
-  for one key the earliest wins.
+  for one key the earliest wins. All delays sit on one heap served by one task, however many keys wait.
 * ``add_rate_limited(key)`` is ``add_after(key, limiter.when(key))``: per-key exponential backoff, 5 ms doubling to
   a 1000 s cap (client-go's per-item default); ``forget(key)`` resets it after a success.
 
@@ -18,12 +18,15 @@ Not promised: ``len()`` is a snapshot; never gate work on it (client-go's warnin
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import heapq
+import itertools
 import logging
 from collections import deque
 from collections.abc import Hashable
 from typing import Generic, TypeVar
 
-from reconciler.runtime.clock import Clock, RealClock
+from reconciler.runtime.clock import Clock, RealClock, wait_for
 
 __all__ = ["ExponentialRateLimiter", "ShutDown", "WorkQueue"]
 
@@ -79,17 +82,19 @@ class WorkQueue(Generic[K]):
         self._dirty: set[K] = set()
         self._processing: set[K] = set()
         self._getters: deque[asyncio.Future[None]] = deque()
-        self._timers: dict[K, tuple[float, asyncio.Task[None]]] = {}
+        # Invariant: _delayed[k] is the earliest pending ready time of k, and the heap holds an entry
+        # (_delayed[k], seq, k) for it; heap entries that disagree with _delayed are stale and skipped.
+        self._delayed: dict[K, float] = {}
+        self._heap: list[tuple[float, int, K]] = []
+        self._seq = itertools.count()
+        self._delay_task: asyncio.Task[None] | None = None
+        self._delay_wakeup = asyncio.Event()
         self._idle: asyncio.Event = asyncio.Event()
         self._idle.set()
         self._shutting_down = False
 
     def __len__(self) -> int:
         return len(self._queue)
-
-    @property
-    def shutting_down(self) -> bool:
-        return self._shutting_down
 
     def add(self, key: K) -> None:
         """Mark ``key`` as needing a pass; a no-op if it already waits, or after shutdown."""
@@ -140,14 +145,18 @@ class WorkQueue(Generic[K]):
             self.add(key)
             return
         ready_at = self.clock.monotonic() + delay
-        pending = self._timers.get(key)
-        if pending is not None:
-            if pending[0] <= ready_at:
-                return
-            pending[1].cancel()
-        task = asyncio.get_running_loop().create_task(self._fire(key, delay), name=f"workqueue {self.name} {key!r}")
-        self._timers[key] = (ready_at, task)
-        task.add_done_callback(self._timer_done)
+        pending = self._delayed.get(key)
+        if pending is not None and pending <= ready_at:
+            return
+        self._delayed[key] = ready_at
+        heapq.heappush(self._heap, (ready_at, next(self._seq), key))
+        if self._delay_task is None or self._delay_task.done():
+            self._delay_task = asyncio.get_running_loop().create_task(
+                self._serve_delays(), name=f"workqueue {self.name} delays"
+            )
+            self._delay_task.add_done_callback(self._delays_done)
+        elif self._heap[0][2] == key:
+            self._delay_wakeup.set()  # a new earliest deadline: the server must sleep less
 
     def add_rate_limited(self, key: K) -> None:
         """Add ``key`` after its per-key backoff (which grows with each call until ``forget``)."""
@@ -163,9 +172,10 @@ class WorkQueue(Generic[K]):
     def shutdown(self) -> None:
         """Stop: drop pending delays, wake all waiting getters (they raise ``ShutDown``)."""
         self._shutting_down = True
-        for _, task in list(self._timers.values()):
-            task.cancel()
-        self._timers.clear()
+        if self._delay_task is not None:
+            self._delay_task.cancel()
+        self._delayed.clear()
+        self._heap.clear()
         while self._getters:
             fut = self._getters.popleft()
             if not fut.done():
@@ -175,16 +185,26 @@ class WorkQueue(Generic[K]):
         """Wait until no key is being processed (use after ``shutdown()`` for a graceful stop)."""
         await self._idle.wait()
 
-    async def _fire(self, key: K, delay: float) -> None:
-        await self.clock.sleep(delay)
-        entry = self._timers.get(key)
-        if entry is not None and entry[1] is asyncio.current_task():
-            del self._timers[key]
-        self.add(key)
+    async def _serve_delays(self) -> None:
+        """Add each delayed key when its time comes; returns when no delay is pending."""
+        while self._heap and not self._shutting_down:
+            ready_at, _, key = self._heap[0]
+            if self._delayed.get(key) != ready_at:
+                heapq.heappop(self._heap)  # stale: superseded by an earlier delay of the same key
+                continue
+            wait = ready_at - self.clock.monotonic()
+            if wait <= 0:
+                heapq.heappop(self._heap)
+                del self._delayed[key]
+                self.add(key)
+                continue
+            self._delay_wakeup.clear()
+            with contextlib.suppress(TimeoutError):  # the deadline came: loop and serve it
+                await wait_for(self.clock, self._delay_wakeup.wait(), wait)
 
-    def _timer_done(self, task: asyncio.Task[None]) -> None:
+    def _delays_done(self, task: asyncio.Task[None]) -> None:
         if not task.cancelled() and task.exception() is not None:
-            _log.error("workqueue timer failed", exc_info=task.exception(), extra={"op": "workqueue"})
+            _log.error("workqueue delays failed", exc_info=task.exception(), extra={"op": "workqueue"})
 
     def _wake_one(self) -> None:
         while self._getters:

@@ -4,9 +4,12 @@
   with crds/*.yaml applied and Established; stopped at the end of the session, also when tests fail.
   `.kubeconfig`, `.kubectl(*args, check=True, input=None)`, `.restart()`, `.server`, `.port`.
 - `namespace`: a fresh namespace per test, deleted afterwards.
-- `kube`: a kr8s async API client for the test's event loop (tests use `@pytest.mark.anyio`).
+- `netns_apiserver` (session, started by the first test that asks for it): a second test apiserver, with its own
+  data dir and crds/*.yaml applied, bound to `netlab.APISERVER_V4` (203.0.113.254 on the root namespace's `lo`)
+  so that lab hosts given `lab.uplink(host)` reach it at `.server` with `.kubeconfig`.
+- `lab`: a `netlab.Lab` of network namespaces for the test, closed afterwards (as in tests/component/).
 
-Without the binaries (`make testenv` not run) e2e tests are skipped, or fail when CI=true.
+Without the binaries (`make testenv` not run), root or `ip`, these tests are skipped, or fail when CI=true.
 """
 
 from __future__ import annotations
@@ -15,16 +18,15 @@ import os
 import re
 import sys
 import uuid
-import warnings
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "testenv"))
 
+from netlab import APISERVER_V4, Lab, ensure_apiserver_address, missing_requirements  # noqa: E402
 from testenv_server import DEFAULT_BIN_DIR, TestAPIServer, missing_binaries  # noqa: E402
 
 CRD_DIR = REPO / "crds"
@@ -51,6 +53,37 @@ def apiserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestAPIServe
         server.stop()
 
 
+@pytest.fixture(scope="session")
+def netns_apiserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestAPIServer]:
+    """A test apiserver that network namespaces reach: bound to APISERVER_V4, which `Lab.uplink` routes to."""
+    why = missing_requirements()
+    if why:
+        _unavailable(why)
+    missing = missing_binaries(DEFAULT_BIN_DIR)
+    if missing:
+        _unavailable(f"{', '.join(missing)} not built in {DEFAULT_BIN_DIR}: run `make testenv`")
+    ensure_apiserver_address()
+    server = TestAPIServer(
+        data_dir=tmp_path_factory.mktemp("netns-apiserver"), bin_dir=DEFAULT_BIN_DIR, bind_address=APISERVER_V4
+    )
+    server.start()
+    try:
+        server.apply_crds(CRD_DIR)
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def lab(request: pytest.FixtureRequest) -> Iterator[Lab]:
+    """Network namespaces for this test (tests/netlab.py); every process and namespace is gone afterwards."""
+    why = missing_requirements()
+    if why:
+        _unavailable(why)
+    with Lab(request.node.name[:6].replace("_", "")) as lab:
+        yield lab
+
+
 def _namespace_name(nodeid: str) -> str:
     base = re.sub(r"[^a-z0-9]+", "-", nodeid.rsplit("::", 1)[-1].lower()).strip("-")
     return f"{base[:45].rstrip('-') or 'e2e'}-{uuid.uuid4().hex[:6]}"
@@ -70,22 +103,3 @@ def namespace(apiserver: TestAPIServer, request: pytest.FixtureRequest) -> Itera
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
-
-
-@pytest.fixture
-async def kube(apiserver: TestAPIServer, anyio_backend: str) -> AsyncIterator[Any]:
-    """kr8s async API bound to the test apiserver (one per test: kr8s clients belong to one event loop)."""
-    try:
-        import kr8s.asyncio
-    except ImportError:
-        _unavailable("kr8s is not installed (pip install 'kr8s>=0.20')")
-    with warnings.catch_warnings():
-        # kr8s 0.20 warns that it is only tested up to Kubernetes 1.35.
-        warnings.filterwarnings("ignore", message="Kubernetes version .* is not supported", category=UserWarning)
-        api = await kr8s.asyncio.api(kubeconfig=str(apiserver.kubeconfig))
-    try:
-        yield api
-    finally:
-        session = getattr(api, "_session", None)  # kr8s has no public close()
-        if session is not None:
-            await session.aclose()

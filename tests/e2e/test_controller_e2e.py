@@ -257,7 +257,15 @@ def test_invalid_config_is_reported_and_the_last_good_one_kept(cluster: Cluster)
 def test_two_replicas_one_leader_and_failover(cluster: Cluster) -> None:
     cluster.pool("p", "10.70.0.0/29")
     first = cluster.start_controller("--lease-duration", "6", leader_elect=True, identity="replica-a")
-    time.sleep(1.0)
+
+    def holder() -> str | None:
+        try:
+            return str(cluster.get("lease", "pymetallb-controller")["spec"].get("holderIdentity") or "") or None
+        except subprocess.CalledProcessError:
+            return None
+
+    # The first replica leads before the second starts (a fixed sleep raced a slow start on a loaded machine).
+    eventually(lambda: holder() == "replica-a", what="replica-a to take the Lease")
     cluster.start_controller("--lease-duration", "6", leader_elect=True, identity="replica-b")
     cluster.service("s1")
     assert eventually(lambda: cluster.ips("s1")) == ["10.70.0.0"]

@@ -90,7 +90,8 @@ def movers(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if line.startswith("Service ")]
 
 
-def test_migration_applies_crs_and_moves_no_ip_and_a_rerun_changes_nothing(apiserver, namespace, legacy_cluster):  # type: ignore[no-untyped-def]
+@pytest.mark.usefixtures("legacy_cluster")
+def test_migration_applies_crs_and_moves_no_ip_and_a_rerun_changes_nothing(apiserver, namespace):  # type: ignore[no-untyped-def]
     first = pymetallb(apiserver.kubeconfig, namespace, "--apply")
     assert first.returncode == 0, first.stderr
     assert movers(first.stderr) == []
@@ -115,7 +116,8 @@ def test_migration_applies_crs_and_moves_no_ip_and_a_rerun_changes_nothing(apise
     assert cm2["metadata"]["annotations"]["pymetallb.io/migrated-at"] == stamp
 
 
-def test_a_conversion_that_moves_a_service_is_refused_and_names_it(apiserver, namespace, legacy_cluster):  # type: ignore[no-untyped-def]
+@pytest.mark.usefixtures("legacy_cluster")
+def test_a_conversion_that_moves_a_service_is_refused_and_names_it(apiserver, namespace):  # type: ignore[no-untyped-def]
     # A Service outside the legacy pools (as after a manual status edit): the CRs cannot keep it.
     apiserver.kubectl(
         "patch", "service", "svc-007", "-n", namespace, "--subresource=status", "--type=merge",

@@ -182,10 +182,9 @@ def test_registration_and_readiness(webhook: Webhook) -> None:
     vwc = _json(webhook.apiserver, "get", "validatingwebhookconfiguration", "metallb-webhook-configuration")
     names = [h["name"] for h in vwc["webhooks"]]
     assert "ipaddresspoolvalidationwebhook.metallb.io" in names and "servicevalidationwebhook.metallb.io" in names
-    bundle = base64.b64decode(vwc["webhooks"][0]["clientConfig"]["caBundle"])
-    assert b"BEGIN CERTIFICATE" in bundle
-    assert webhook.get("/healthz") == (200, "ok")
-    assert webhook.get("/readyz") == (200, "ok")
+    eventually(lambda: _bundles_are_the_secrets_ca(webhook.apiserver))
+    assert webhook.get("/healthz") == (200, "ok\n")
+    assert webhook.get("/readyz") == (200, "ok\n")
     conversion = _json(webhook.apiserver, "get", "crd", "bgppeers.metallb.io")["spec"]["conversion"]
     assert conversion["webhook"]["clientConfig"]["url"] == f"https://127.0.0.1:{webhook.port}/convert"
     assert "service" not in conversion["webhook"]["clientConfig"]
@@ -303,6 +302,28 @@ def test_a_v1beta1_peer_is_stored_as_v1beta2_and_reads_back_in_both(webhook: Web
     assert "invalid ebgp-multihop parameter set for an ibgp peer" in res.stderr
 
 
+def _secret_ca(apiserver: TestAPIServer) -> bytes:
+    """The CA bundle the webhook keeps in its Secret (``ca.crt`` of ``metallb-webhook-cert``)."""
+    secret = _json(apiserver, "get", "secret", "metallb-webhook-cert", "-n", NS)
+    return base64.b64decode(secret["data"]["ca.crt"])
+
+
+def _published_bundles(apiserver: TestAPIServer) -> list[bytes]:
+    """Every caBundle the apiserver uses to call the webhook: each validating webhook's and the conversion's."""
+    vwc = _json(apiserver, "get", "validatingwebhookconfiguration", "metallb-webhook-configuration")
+    crd = _json(apiserver, "get", "crd", "bgppeers.metallb.io")
+    encoded = [h["clientConfig"]["caBundle"] for h in vwc["webhooks"]]
+    encoded.append(crd["spec"]["conversion"]["webhook"]["clientConfig"]["caBundle"])
+    return [base64.b64decode(e) for e in encoded]
+
+
+def _bundles_are_the_secrets_ca(apiserver: TestAPIServer) -> bool:
+    """Read twice around the Secret: a rotation between the reads (every few seconds here) only retries."""
+    before = _published_bundles(apiserver)
+    ca = _secret_ca(apiserver)
+    return b"BEGIN CERTIFICATE" in ca and before == _published_bundles(apiserver) == [ca] * len(before)
+
+
 def test_an_overwritten_ca_bundle_is_put_back(webhook: Webhook) -> None:
     bogus = base64.b64encode(b"not a bundle").decode()
     patch = [{"op": "replace", "path": "/webhooks/0/clientConfig/caBundle", "value": bogus}]
@@ -315,12 +336,7 @@ def test_an_overwritten_ca_bundle_is_put_back(webhook: Webhook) -> None:
         json.dumps(patch),
     )
     start = time.monotonic()
-
-    def restored() -> bool:
-        vwc = _json(webhook.apiserver, "get", "validatingwebhookconfiguration", "metallb-webhook-configuration")
-        return bool(vwc["webhooks"][0]["clientConfig"]["caBundle"] != bogus)
-
-    eventually(restored, timeout=15)
+    eventually(lambda: _bundles_are_the_secrets_ca(webhook.apiserver), timeout=15)
     print(f"caBundle restored after {time.monotonic() - start:.1f}s")
 
 

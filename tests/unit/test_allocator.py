@@ -1,20 +1,69 @@
 """Allocator and convergeBalancer rules, one scenario per test, named after the rule.
 
-After every failed step the scenario checks that nothing was recorded for the Service that failed.
+Every failed step goes through ``refused`` (a Service's convergence) or ``refused_call`` (one allocator
+operation), which check MetalLB's two things after a failure: nothing was recorded (the allocator's
+allocations, per-IP users and pool counters are as before the step), and the inputs were not mutated (the
+Config and the Service view still equal copies taken before the step).
 """
 
 from __future__ import annotations
+
+import copy
+import dataclasses
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from alloc_helpers import config, service, shared
 
 from crds.addresses import format_ip
-from reconciler.core.allocator import Allocator
+from reconciler.core.allocator import AllocationError, Allocator, ServiceRequest
 from reconciler.core.balancer import Outcome, allocate_all, converge
+from reconciler.core.services import ServiceView
 
 
 def ips(outcome: Outcome) -> list[str]:
     return [format_ip(f, v) for f, v in outcome.ips]
+
+
+def _recorded(alloc: Allocator) -> tuple[object, ...]:
+    """Everything the allocator has recorded, read through its public queries."""
+    allocations = dict(alloc.allocations())
+    users = {ip: alloc.services_on(ip) for a in allocations.values() for ip in a.ips}
+    counters = {name: alloc.counters(name) for name in alloc.config.pools}
+    return allocations, users, counters
+
+
+def _copy_view(view: ServiceView) -> ServiceView:
+    """A copy that does not share the labels mapping (the only mutable thing a view holds)."""
+    return dataclasses.replace(view, labels=dict(view.labels))
+
+
+def _copy_request(req: ServiceRequest) -> ServiceRequest:
+    ns_labels = None if req.namespace_labels is None else dict(req.namespace_labels)
+    return dataclasses.replace(req, labels=dict(req.labels), namespace_labels=ns_labels)
+
+
+def refused(alloc: Allocator, view: ServiceView, **kwargs: Any) -> Outcome:
+    """Converge a Service that holds nothing and must stay pending; check that the failure changed nothing."""
+    assert alloc.allocation(view.key) is None, "refused() is for a Service that holds nothing yet"
+    before, config_before, view_before = _recorded(alloc), copy.deepcopy(alloc.config), _copy_view(view)
+    out = converge(alloc, view, **kwargs)
+    assert out.ips == () and out.pending, out
+    assert _recorded(alloc) == before
+    assert alloc.config == config_before and view == view_before
+    return out
+
+
+def refused_call(alloc: Allocator, operation: Callable[..., object], req: ServiceRequest, *args: Any) -> str:
+    """One allocator operation that must raise ``AllocationError``: returns its text after checking that the
+    allocator (including what ``req``'s Service held before) and the request are unchanged."""
+    before, config_before, req_before = _recorded(alloc), copy.deepcopy(alloc.config), _copy_request(req)
+    with pytest.raises(AllocationError) as info:
+        operation(req, *args)
+    assert _recorded(alloc) == before
+    assert alloc.config == config_before and req == req_before
+    return str(info.value)
 
 
 def test_lowest_free_ip_of_the_pool() -> None:
@@ -27,17 +76,16 @@ def test_exhaustion_leaves_the_service_pending_with_the_reason() -> None:
     alloc = Allocator(config(a=["10.0.0.0/31"]))
     converge(alloc, service("s1"))
     converge(alloc, service("s2"))
-    out = converge(alloc, service("s3"))
-    assert out.ips == () and out.pending == 'no available IPs in pool "a"'
+    out = refused(alloc, service("s3"))
+    assert out.pending == 'no available IPs in pool "a"'
     assert [(e.type, e.reason) for e in out.events] == [("Warning", "AllocationFailed")]
     assert out.events[0].message == 'Failed to allocate IP for "default/s3": no available IPs in pool "a"'
-    assert alloc.allocation("default/s3") is None
 
 
 def test_released_ip_goes_to_the_next_service() -> None:
     alloc = Allocator(config(a=["10.0.0.0/32"]))
     converge(alloc, service("s1"))
-    assert converge(alloc, service("s2")).pending
+    assert refused(alloc, service("s2")).pending
     converge(alloc, service("s1", type_="ClusterIP"))
     assert ips(converge(alloc, service("s2"))) == ["10.0.0.0"]
 
@@ -45,14 +93,14 @@ def test_released_ip_goes_to_the_next_service() -> None:
 def test_avoid_buggy_ips_skips_dot_zero_and_dot_255() -> None:
     alloc = Allocator(config(a={"addresses": ["10.0.0.255-10.0.1.1"], "avoidBuggyIPs": True}))
     assert ips(converge(alloc, service("s1"))) == ["10.0.1.1"]
-    assert converge(alloc, service("s2", lb_ip="10.0.1.0")).pending == '["10.0.1.0"] is not allowed in config'
+    assert refused(alloc, service("s2", lb_ip="10.0.1.0")).pending == '["10.0.1.0"] is not allowed in config'
     c = alloc.counters("a")
     assert (c.assigned_ipv4, c.available_ipv4) == (1, 0)
 
 
 def test_unknown_pool_annotation() -> None:
     alloc = Allocator(config(a=["10.0.0.0/30"]))
-    out = converge(alloc, service("s1", annotations={"metallb.io/address-pool": "nope"}))
+    out = refused(alloc, service("s1", annotations={"metallb.io/address-pool": "nope"}))
     assert out.pending == 'unknown pool "nope"'
 
 
@@ -65,7 +113,7 @@ def test_pool_annotation_uses_auto_assign_false_pool() -> None:
 
 def test_auto_assign_false_pool_is_never_used_by_default() -> None:
     alloc = Allocator(config(manual={"addresses": ["10.1.0.0/30"], "autoAssign": False}))
-    assert converge(alloc, service("s1")).pending == "no available IPs: no pool with autoAssign admits this service"
+    assert refused(alloc, service("s1")).pending == "no available IPs: no pool with autoAssign admits this service"
 
 
 def test_requested_ip_by_annotation_and_by_spec() -> None:
@@ -76,24 +124,23 @@ def test_requested_ip_by_annotation_and_by_spec() -> None:
 
 def test_requested_ip_outside_pools() -> None:
     alloc = Allocator(config(a=["10.0.0.0/29"]))
-    assert converge(alloc, service("s1", lb_ip="192.168.0.1")).pending == '["192.168.0.1"] is not allowed in config'
+    assert refused(alloc, service("s1", lb_ip="192.168.0.1")).pending == '["192.168.0.1"] is not allowed in config'
 
 
 def test_both_annotation_and_spec_ip_is_an_error() -> None:
     alloc = Allocator(config(a=["10.0.0.0/29"]))
-    out = converge(alloc, service("s1", lb_ip="10.0.0.1", annotations={"metallb.io/loadBalancerIPs": "10.0.0.2"}))
+    out = refused(alloc, service("s1", lb_ip="10.0.0.1", annotations={"metallb.io/loadBalancerIPs": "10.0.0.2"}))
     assert out.pending == "service can not have both metallb.io/loadBalancerIPs and svc.Spec.LoadBalancerIP"
     assert out.events[0].reason == "LoadBalancerFailed"
 
 
 def test_requested_ip_in_another_pool_than_the_annotation() -> None:
     alloc = Allocator(config(a=["10.0.0.0/29"], b=["10.1.0.0/29"]))
-    out = converge(
+    out = refused(
         alloc,
         service("s1", annotations={"metallb.io/loadBalancerIPs": "10.0.0.1", "metallb.io/address-pool": "b"}),
     )
     assert out.pending == 'requested loadBalancer IP(s) ["10.0.0.1"] is not compatible with requested address pool b'
-    assert alloc.allocation("default/s1") is None
 
 
 def test_changing_the_requested_ip_moves_the_service() -> None:
@@ -115,7 +162,7 @@ def test_sharing_same_key_disjoint_ports() -> None:
 def test_sharing_refused_on_port_clash_names_the_other_service() -> None:
     alloc = Allocator(config(a=["10.0.0.5/32"]))
     converge(alloc, service("web", ports=(80,), annotations=shared("k")))
-    out = converge(
+    out = refused(
         alloc, service("api", ports=(80,), annotations={**shared("k"), "metallb.io/loadBalancerIPs": "10.0.0.5"})
     )
     assert out.pending == "cannot share 10.0.0.5 with default/web: port 80/TCP in use"
@@ -124,7 +171,7 @@ def test_sharing_refused_on_port_clash_names_the_other_service() -> None:
 def test_sharing_refused_with_a_different_key() -> None:
     alloc = Allocator(config(a=["10.0.0.5/32"]))
     converge(alloc, service("web", annotations=shared("k1")))
-    out = converge(
+    out = refused(
         alloc, service("api", ports=(8080,), annotations={**shared("k2"), "metallb.io/loadBalancerIPs": "10.0.0.5"})
     )
     assert out.pending == (
@@ -135,7 +182,7 @@ def test_sharing_refused_with_a_different_key() -> None:
 def test_sharing_refused_without_a_key() -> None:
     alloc = Allocator(config(a=["10.0.0.5/32"]))
     converge(alloc, service("web"))
-    out = converge(alloc, service("api", ports=(8080,), lb_ip="10.0.0.5"))
+    out = refused(alloc, service("api", ports=(8080,), lb_ip="10.0.0.5"))
     assert out.pending == "cannot share 10.0.0.5 with default/web: existing service does not allow sharing"
 
 
@@ -144,7 +191,7 @@ def test_sharing_with_local_traffic_policy_needs_the_same_selector() -> None:
     converge(alloc, service("web", etp="Local", selector={"app": "x"}, annotations=shared("k")))
     ok = converge(alloc, service("web2", ports=(81,), etp="Local", selector={"app": "x"}, annotations=shared("k")))
     assert ips(ok) == ["10.0.0.5"]
-    bad = converge(alloc, service("api", ports=(82,), etp="Local", selector={"app": "y"}, annotations=shared("k")))
+    bad = refused(alloc, service("api", ports=(82,), etp="Local", selector={"app": "y"}, annotations=shared("k")))
     assert bad.pending == 'no available IPs in pool "a"'
 
 
@@ -163,7 +210,7 @@ def test_pools_with_service_allocation_are_not_a_fallback() -> None:
     cfg = config(team={"addresses": ["10.1.0.0/30"], "serviceAllocation": {"namespaces": ["team"]}})
     alloc = Allocator(cfg)
     assert (
-        converge(alloc, service("s", ns="other")).pending
+        refused(alloc, service("s", ns="other")).pending
         == "no available IPs: no pool with autoAssign admits this service"
     )
 
@@ -179,6 +226,8 @@ def test_service_selector_pool() -> None:
     alloc = Allocator(cfg)
     assert converge(alloc, service("s1", labels={"tier": "web"})).pool == "web"
     assert converge(alloc, service("s2", labels={"tier": "db"})).pool == "general"
+    out = refused(alloc, service("s3", labels={"tier": "db"}, annotations={"metallb.io/address-pool": "web"}))
+    assert out.pending == "pool web not compatible for ip assignment"
 
 
 def test_namespace_restricted_pool_refuses_explicit_ip_from_other_namespaces_better_than_upstream() -> None:
@@ -186,7 +235,7 @@ def test_namespace_restricted_pool_refuses_explicit_ip_from_other_namespaces_bet
         team={"addresses": ["10.1.0.0/30"], "serviceAllocation": {"namespaceSelectors": [{"matchLabels": {"t": "x"}}]}}
     )
     alloc = Allocator(cfg)
-    out = converge(alloc, service("s", ns="other", lb_ip="10.1.0.1"), namespace_labels={"t": "y"})
+    out = refused(alloc, service("s", ns="other", lb_ip="10.1.0.1"), namespace_labels={"t": "y"})
     assert out.pending == "pool team not compatible for ip assignment"
     ok = converge(alloc, service("s2", ns="mine", lb_ip="10.1.0.1"), namespace_labels={"t": "x"})
     assert ips(ok) == ["10.1.0.1"]
@@ -221,8 +270,8 @@ def test_prefer_dual_stack_falls_back_to_the_primary_family() -> None:
 
 def test_require_dual_stack_with_one_cluster_ip() -> None:
     alloc = Allocator(config(dual=["10.0.0.0/30", "fc00::/126"]))
-    out = converge(alloc, service("s", policy="RequireDualStack"))
-    assert [e.reason for e in out.events] == ["not enough clusterips"] and out.ips == ()
+    out = refused(alloc, service("s", policy="RequireDualStack"))
+    assert [e.reason for e in out.events] == ["not enough clusterips"]
 
 
 def test_ipv6_service_gets_an_ipv6_address() -> None:
@@ -232,7 +281,7 @@ def test_ipv6_service_gets_an_ipv6_address() -> None:
 
 def test_requested_ip_of_the_wrong_family() -> None:
     alloc = Allocator(config(v6=["fc00::/64"]))
-    out = converge(alloc, service("s", lb_ip="fc00::5"))
+    out = refused(alloc, service("s", lb_ip="fc00::5"))
     assert out.pending == 'requested loadBalancer IP(s) ["fc00::5"] does not match the ipFamily of the service'
 
 
@@ -245,8 +294,8 @@ def test_other_load_balancer_classes_are_left_alone() -> None:
 
 def test_no_pools_clears() -> None:
     alloc = Allocator(config())
-    out = converge(alloc, service("s", ingress=("10.0.0.1",)))
-    assert out.ips == () and out.pending == "no IPAddressPool is configured"
+    out = refused(alloc, service("s", ingress=("10.0.0.1",)))
+    assert out.pending == "no IPAddressPool is configured"
 
 
 def test_restart_reclaims_before_allocating() -> None:
@@ -311,3 +360,64 @@ def test_a_service_leaving_our_class_releases_its_ip() -> None:
     gone = converge(alloc, service("s", type_="ClusterIP"), lb_class="mine")
     assert gone.managed and gone.ips == () and gone.left_class == mine.ips
     assert ips(converge(alloc, service("t", lb_class="mine"), lb_class="mine")) == ["10.0.0.0"]
+
+
+def _ip(text: str) -> tuple[int, int]:
+    a, b, c, d = (int(x) for x in text.split("."))
+    return (4, a << 24 | b << 16 | c << 8 | d)
+
+
+@pytest.fixture
+def held() -> tuple[Allocator, ServiceRequest]:
+    """web holds 10.0.0.4 (sharing key k1, port 80); api holds 10.0.0.5 (key k2, port 8080); 10.0.0.6-7 free."""
+    alloc = Allocator(config(a=["10.0.0.4/30"], b=["10.1.0.0/32"]))
+    converge(alloc, service("web", annotations=shared("k1")))
+    api = service("api", ports=(8080,), annotations=shared("k2"))
+    assert ips(converge(alloc, api)) == ["10.0.0.5"]
+    converge(alloc, service("db", annotations={"metallb.io/address-pool": "b"}))
+    return alloc, api.request()
+
+
+@pytest.mark.parametrize(
+    ("wanted", "reason"),
+    [
+        pytest.param(
+            ["10.0.0.4"],
+            'cannot share 10.0.0.4 with default/web: sharing key "k2" does not match existing sharing key "k1"',
+            id="sharing-key-mismatch",
+        ),
+        pytest.param(["10.2.0.1"], '["10.2.0.1"] is not allowed in config', id="outside-every-pool"),
+        pytest.param(["10.0.0.6", "10.0.0.7"], '"10.0.0.6" "10.0.0.7" has the same family', id="two-of-one-family"),
+        pytest.param(
+            ["10.0.0.6", "10.0.0.7", "10.0.0.4"],
+            'more than two addresses ["10.0.0.6" "10.0.0.7" "10.0.0.4"]',
+            id="more-than-two",
+        ),
+    ],
+)
+def test_a_refused_assign_records_nothing_and_keeps_what_the_service_held(
+    held: tuple[Allocator, ServiceRequest], wanted: list[str], reason: str
+) -> None:
+    alloc, api = held
+    assert refused_call(alloc, alloc.assign, api, [_ip(w) for w in wanted]) == reason
+    assert alloc.allocation("default/api").addresses == ("10.0.0.5",)  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("pool", "reason"),
+    [
+        pytest.param("nope", 'unknown pool "nope"', id="unknown-pool"),
+        pytest.param("b", "no available IPs in pool b", id="pool-exhausted"),
+    ],
+)
+def test_a_refused_allocation_from_a_pool_records_nothing(
+    held: tuple[Allocator, ServiceRequest], pool: str, reason: str
+) -> None:
+    alloc, api = held
+    assert refused_call(alloc, alloc.allocate_from_pool, api, pool) == reason
+
+
+def test_a_refused_allocation_records_nothing() -> None:
+    alloc = Allocator(config(a=["10.0.0.0/32"]))
+    converge(alloc, service("web"))
+    assert refused_call(alloc, alloc.allocate, service("api").request()) == 'no available IPs in pool "a"'

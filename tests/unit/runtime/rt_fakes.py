@@ -53,6 +53,7 @@ class ScriptedListerWatcher:
         namespace: str | None = None,
         *,
         label_selector: Any = None,
+        field_selector: Any = None,
         transform: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
     ) -> tuple[list[dict[str, Any]], str]:
         self.list_calls += 1
@@ -71,9 +72,15 @@ class ScriptedListerWatcher:
         timeout_seconds: int,
         allow_bookmarks: bool = True,
         label_selector: Any = None,
+        field_selector: Any = None,
     ) -> AsyncIterator[WatchEvent]:
         self.watch_calls.append(
-            {"resource_version": resource_version, "timeout_seconds": timeout_seconds, "bookmarks": allow_bookmarks}
+            {
+                "resource_version": resource_version,
+                "timeout_seconds": timeout_seconds,
+                "bookmarks": allow_bookmarks,
+                "field_selector": field_selector,
+            }
         )
         if not self.watches:
             await asyncio.Event().wait()  # an idle stream

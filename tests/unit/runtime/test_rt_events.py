@@ -7,6 +7,7 @@ import datetime
 import pytest
 from rt_fakes import FakeEventApi
 
+from reconciler.runtime.clock import FakeClock
 from reconciler.runtime.errors import Forbidden
 from reconciler.runtime.events import EventRecorder
 
@@ -20,14 +21,9 @@ SVC = {
 T0 = datetime.datetime(2026, 11, 27, 10, 0, 0, tzinfo=datetime.UTC)
 
 
-def clock_from(times: list[datetime.datetime]):  # type: ignore[no-untyped-def]
-    it = iter(times)
-    return lambda: next(it)
-
-
 async def test_an_event_names_its_object_source_and_times() -> None:
     api = FakeEventApi()
-    rec = EventRecorder(api, "metallb-controller", host="node-1", wall_clock=lambda: T0)
+    rec = EventRecorder(api, "metallb-controller", host="node-1", clock=FakeClock(wall_start=T0))
     await rec.record(SVC, "Normal", "IPAllocated", 'Assigned IP ["192.0.2.1"]')
     ((ns, name), ev), *_ = api.events.items()
     assert ns == "app" and name.startswith("web.")
@@ -46,10 +42,12 @@ async def test_an_event_names_its_object_source_and_times() -> None:
 
 async def test_repeats_patch_the_count_instead_of_creating() -> None:
     api = FakeEventApi()
-    t1 = T0 + datetime.timedelta(seconds=30)
-    rec = EventRecorder(api, "c", wall_clock=clock_from([T0, T0, t1, t1]))
-    for _ in range(3):
+    clock = FakeClock(wall_start=T0)
+    rec = EventRecorder(api, "c", clock=clock)
+    for _ in range(2):
         await rec.record(SVC, "Warning", "AllocationFailed", "no available IPs")
+    clock.advance(30)
+    await rec.record(SVC, "Warning", "AllocationFailed", "no available IPs")
     await rec.record(SVC, "Warning", "AllocationFailed", "another message")
     assert (api.creates, api.patches) == (2, 2)
     first = next(ev for ev in api.events.values() if ev["message"] == "no available IPs")
@@ -60,7 +58,7 @@ async def test_repeats_patch_the_count_instead_of_creating() -> None:
 
 async def test_an_expired_event_is_created_again() -> None:
     api = FakeEventApi()
-    rec = EventRecorder(api, "c", wall_clock=lambda: T0)
+    rec = EventRecorder(api, "c", clock=FakeClock(wall_start=T0))
     await rec.record(SVC, "Normal", "R", "m")
     api.events.clear()
     await rec.record(SVC, "Normal", "R", "m")
@@ -70,7 +68,7 @@ async def test_an_expired_event_is_created_again() -> None:
 
 async def test_cluster_scoped_objects_get_events_in_default() -> None:
     api = FakeEventApi()
-    rec = EventRecorder(api, "c", wall_clock=lambda: T0)
+    rec = EventRecorder(api, "c", clock=FakeClock(wall_start=T0))
     await rec.record({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n1"}}, "Normal", "R", "m")
     ((ns, _), ev), *_ = api.events.items()
     assert ns == "default" and "namespace" not in ev["involvedObject"]
@@ -79,7 +77,7 @@ async def test_cluster_scoped_objects_get_events_in_default() -> None:
 async def test_errors_are_logged_never_raised(caplog: pytest.LogCaptureFixture) -> None:
     api = FakeEventApi()
     api.error = Forbidden(403, "Forbidden", "events is forbidden")
-    rec = EventRecorder(api, "c", wall_clock=lambda: T0)
+    rec = EventRecorder(api, "c", clock=FakeClock(wall_start=T0))
     await rec.record(SVC, "Normal", "R", "m")
     api.error = RuntimeError("bug in transport")
     await rec.record(SVC, "Normal", "R", "m")

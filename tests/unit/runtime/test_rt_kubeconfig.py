@@ -18,6 +18,7 @@ import yaml
 from aiohttp import web
 
 from reconciler.runtime.client import ApiClient, HttpTransport
+from reconciler.runtime.clock import FakeClock
 from reconciler.runtime.errors import NotFound, Unavailable
 from reconciler.runtime.kubeconfig import Credentials, KubeconfigError, in_cluster, load
 from reconciler.runtime.resources import CONFIGMAPS
@@ -117,19 +118,17 @@ async def test_in_cluster_reads_the_service_account_and_rereads_the_token(
 ) -> None:
     (tmp_path / "ca.crt").write_bytes(pki["ca"])
     (tmp_path / "token").write_text("one")
-    now = [0.0]
-    access = in_cluster(
-        {"KUBERNETES_SERVICE_HOST": "fd00::1", "KUBERNETES_SERVICE_PORT": "443"}, tmp_path, clock=lambda: now[0]
-    )
+    clock = FakeClock()
+    access = in_cluster({"KUBERNETES_SERVICE_HOST": "fd00::1", "KUBERNETES_SERVICE_PORT": "443"}, tmp_path, clock=clock)
     assert access.server == "https://[fd00::1]:443"
     assert await access.credentials.authorization() == "Bearer one"
     (tmp_path / "token").write_text("two")
-    now[0] = 59.0
+    clock.advance(59.0)
     assert await access.credentials.authorization() == "Bearer one", "cached for a minute"
-    now[0] = 60.0
+    clock.advance(1.0)
     assert await access.credentials.authorization() == "Bearer two"
     (tmp_path / "token").unlink()
-    now[0] = 200.0
+    clock.advance(140.0)
     assert await access.credentials.authorization() == "Bearer two", "a vanished token keeps the last good one"
 
 
@@ -156,6 +155,25 @@ async def test_exec_plugin_token_is_cached_until_invalidated(tmp_path: Path) -> 
     assert await creds.authorization() == "Bearer tok-1"
     assert await creds.authorization() == "Bearer tok-1"
     creds.invalidate()
+    assert await creds.authorization() == "Bearer tok-2"
+
+
+async def test_an_exec_token_is_used_until_its_expiration_by_the_clocks_wall_time(tmp_path: Path) -> None:
+    """``expirationTimestamp`` is wall time: the plugin runs again once the clock's ``now()`` reaches it."""
+    script = tmp_path / "plugin.py"
+    counter = tmp_path / "count"
+    script.write_text(
+        "import json, pathlib\n"
+        f"p = pathlib.Path({str(counter)!r}); n = int(p.read_text()) + 1 if p.exists() else 1; p.write_text(str(n))\n"
+        "print(json.dumps({'apiVersion': 'client.authentication.k8s.io/v1', 'kind': 'ExecCredential',"
+        " 'status': {'token': f'tok-{n}', 'expirationTimestamp': '2026-11-27T10:10:00Z'}}))\n"
+    )
+    clock = FakeClock(wall_start=datetime.datetime(2026, 11, 27, 10, 0, tzinfo=datetime.UTC))
+    creds = Credentials(exec_config={"command": sys.executable, "args": [str(script)]}, clock=clock)
+    assert await creds.authorization() == "Bearer tok-1"
+    clock.advance(599.0)
+    assert await creds.authorization() == "Bearer tok-1"
+    clock.advance(1.0)
     assert await creds.authorization() == "Bearer tok-2"
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime
 import random
 
 import pytest
@@ -37,6 +38,18 @@ def test_inconsistent_durations_are_rejected(durations: dict[str, float], messag
 def test_client_go_defaults_are_accepted() -> None:
     e = elector(FakeLeaseApi(), FakeClock(), "a")
     assert (e.lease_duration, e.renew_deadline, e.retry_period) == (15.0, 10.0, 2.0)
+
+
+async def test_the_lease_times_are_the_clocks_wall_time() -> None:
+    api = FakeLeaseApi()
+    clock = FakeClock(wall_start=datetime.datetime(2026, 11, 27, 10, 0, tzinfo=datetime.UTC))
+    task = asyncio.create_task(elector(api, clock, "a").run(asyncio.Event().wait))
+    await clock.run_for(0.0)
+    assert api.spec("ns", "lock")["acquireTime"] == "2026-11-27T10:00:00.000000Z"
+    await clock.run_for(5.0)  # renewals every retry period (2 s): the last at 4 s
+    assert api.spec("ns", "lock")["renewTime"] == "2026-11-27T10:00:04.000000Z"
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
 
 
 async def test_one_leads_the_other_waits_and_a_clean_stop_hands_over_at_the_next_retry() -> None:

@@ -97,3 +97,46 @@ async def test_synced_only_after_the_first_full_list_of_every_kind() -> None:
     assert store.synced(CONFIGMAPS) and not waiter.done()
     store.replace(SERVICES, [], "1")
     await asyncio.wait_for(waiter, 1)
+
+
+def _by_label(obj: dict[str, Any]) -> list[str]:
+    value = (obj["metadata"].get("labels") or {}).get("svc")
+    return [value] if value else []
+
+
+def _labeled(name: str, rv: str, svc: str | None) -> dict[str, Any]:
+    obj = cm(name, rv)
+    if svc is not None:
+        obj["metadata"]["labels"] = {"svc": svc}
+    return obj
+
+
+def test_an_index_follows_adds_moves_deletes_and_relists() -> None:
+    store = Store()
+    store.replace(CONFIGMAPS, [_labeled("a", "1", "x"), _labeled("b", "1", "y")], "1")
+    store.add_index(CONFIGMAPS, "svc", _by_label)  # objects already stored are indexed at once
+    assert [o["metadata"]["name"] for o in store.by_index(CONFIGMAPS, "svc", "x")] == ["a"]
+    store.apply(CONFIGMAPS, "ADDED", _labeled("c", "2", "x"))
+    store.apply(CONFIGMAPS, "MODIFIED", _labeled("b", "3", "x"))  # moves from y to x
+    assert [o["metadata"]["name"] for o in store.by_index(CONFIGMAPS, "svc", "x")] == ["a", "b", "c"]
+    assert store.by_index(CONFIGMAPS, "svc", "y") == []
+    assert store.index_values(CONFIGMAPS, "svc") == ["x"]
+    store.apply(CONFIGMAPS, "DELETED", _labeled("a", "4", "x"))
+    store.replace(CONFIGMAPS, [_labeled("b", "3", "x"), _labeled("d", "5", None)], "5")  # c vanished in a relist
+    assert [o["metadata"]["name"] for o in store.by_index(CONFIGMAPS, "svc", "x")] == ["b"]
+    assert store.index_values(CONFIGMAPS, "svc") == ["x"]
+
+
+def test_an_unknown_index_or_a_duplicate_index_is_refused() -> None:
+    store = Store()
+    with pytest.raises(KeyError, match="no index 'svc'"):
+        store.by_index(CONFIGMAPS, "svc", "x")
+    store.add_index(CONFIGMAPS, "svc", _by_label)
+    with pytest.raises(ValueError, match="already has an index"):
+        store.add_index(CONFIGMAPS, "svc", _by_label)
+
+
+def test_an_index_of_a_kind_never_stored_answers_empty() -> None:
+    store = Store()
+    store.add_index(SERVICES, "svc", _by_label)
+    assert store.by_index(SERVICES, "svc", "x") == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime
 import io
 import json
 import logging
@@ -11,7 +12,7 @@ import urllib.request
 import pytest
 from prometheus_client import CollectorRegistry, Gauge
 
-from reconciler.runtime.clock import FakeClock, wait_for
+from reconciler.runtime.clock import FakeClock, RealClock, wait_for
 from reconciler.runtime.httpserver import HttpServer
 from reconciler.runtime.logging import setup_logging
 from reconciler.runtime.metrics import ExactCounters
@@ -38,6 +39,22 @@ async def test_fake_clock_wakes_sleepers_in_deadline_order_only_when_advanced() 
     clock.advance(10)
     await asyncio.gather(*tasks)
     assert woke == ["early", "late"] and clock.monotonic() == 11
+
+
+async def test_fake_wall_time_moves_with_the_fake_clock_only() -> None:
+    start = datetime.datetime(2026, 11, 27, 10, 0, tzinfo=datetime.UTC)
+    clock = FakeClock(100.0, wall_start=start)
+    assert clock.now() == start
+    clock.advance(30)
+    assert clock.now() == start + datetime.timedelta(seconds=30) and clock.monotonic() == 130.0
+    with pytest.raises(ValueError, match="timezone-aware"):
+        FakeClock(wall_start=datetime.datetime(2026, 1, 1))
+
+
+def test_real_wall_time_is_utc_and_aware() -> None:
+    before = datetime.datetime.now(datetime.UTC)
+    now = RealClock().now()
+    assert now.tzinfo is datetime.UTC and before <= now <= datetime.datetime.now(datetime.UTC)
 
 
 async def test_wait_for_times_out_on_the_injected_clock() -> None:

@@ -164,3 +164,21 @@ async def test_add_rate_limited_uses_the_per_key_backoff() -> None:
     q.forget("a")
     assert q.num_requeues("a") == 0
     q.shutdown()
+
+
+async def test_many_delayed_keys_share_one_timer_task_and_come_out_in_deadline_order() -> None:
+    clock = FakeClock()
+    q: WorkQueue[int] = WorkQueue(clock=clock)
+    before = len(asyncio.all_tasks())
+    for i in range(500):
+        q.add_after(i, 10.0 - i * 0.01)  # later keys are due earlier
+    q.add_after(7, 0.5)  # an earlier delay for a waiting key wakes the timer to sleep less
+    await asyncio.sleep(0)
+    assert len(asyncio.all_tasks()) - before <= 3, "one delay server (and its two waits), not one task per key"
+    await clock.run_for(0.5)
+    assert len(q) == 1 and await q.get() == 7
+    q.done(7)
+    await clock.run_for(10.0)
+    got = [await q.get() for _ in range(499)]
+    assert got == [i for i in range(499, -1, -1) if i != 7]
+    q.shutdown()

@@ -96,3 +96,10 @@ def test_a_new_ca_waits_for_the_grace_before_signing() -> None:
     assert not plan(due + policy.ca_grace / 2, m2, HOSTS, policy).new_cert
     after = plan(due + policy.ca_grace + datetime.timedelta(minutes=1), m2, HOSTS, policy)
     assert after.new_cert and after.reason == "serving certificate signed by an older CA"
+
+
+def test_a_long_namespace_still_gets_a_certificate_for_every_host() -> None:
+    hosts = [f"metallb-webhook-service.{'n' * 63}.svc", f"metallb-webhook-service.{'n' * 63}.svc.cluster.local"]
+    pair = issue_serving(new_ca(NOW), hosts, NOW)
+    assert pair.hosts() == frozenset(hosts)
+    assert pair.cert.subject.rfc4514_string() == "CN=metallb-webhook-service"

@@ -97,13 +97,12 @@ def state_with(
 ) -> ClusterState:
     state = ClusterState(settings)
     for o in objects:
-        state.apply_config(MODELS[str(o["kind"])], o)
+        state.add(o)
     for s in services:
-        state.apply_service(s)
+        state.add(s)
     if namespaces is not None:
-        state.replace_labeled(
-            "Namespace", [{"metadata": {"name": n, "labels": dict(lbl)}} for n, lbl in namespaces.items()]
-        )
+        for n, lbl in namespaces.items():
+            state.add({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": n, "labels": dict(lbl)}})
     return state
 
 

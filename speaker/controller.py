@@ -1,0 +1,736 @@
+"""The speaker's controller: decide per Service with the pure core (the L2 election, the BGP selection), then
+answer ARP/NDP for the Services this node wins and hand every BGP peer its whole table.
+
+Level-triggered over the program's Store, on typed keys:
+
+* ``ConfigKey``: parse the config with the one parser (``crds.config.parse_config``); a broken config is
+  reported in ConfigurationState ``speaker-<node>`` and ``metallb_k8s_client_config_stale_bool`` and the last
+  good one stays; as MetalLB's speaker, a new config under which an IP we announce is in no pool is refused too.
+* ``ElectionKey``: Nodes or live members changed: the election is rebuilt and every Service decided again.
+* ``ServiceKey``: ``L2Election.decide`` and ``BGPSelection.decide`` for (this node, the Service, its
+  EndpointSlices); a changed decision queues the flush and the Service's status objects.
+* ``SessionsKey``: BGP sessions exactly for the peers active on this node (``speaker.bgp_announcer``).
+* ``FlushKey``: the whole desired state (IP → interfaces) to the responder in one ``set_desired``; Events
+  ``nodeAssigned`` (only when this node *starts* announcing, not on every pass as upstream #1682) and
+  ``announceFailed``; gauge ``metallb_speaker_announced``; the failover histogram.
+* ``StatusKey``: this node's ServiceL2Status and ServiceBGPStatus for the Service match the decisions
+  (created, fixed or deleted).
+* ``StateKey``: ConfigurationState ``speaker-<node>``.
+
+A flush coalesces: ten thousand Service decisions after a resync give one ``set_desired``, queued behind them.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import datetime
+import logging
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv6Address, ip_address
+from typing import Any, Protocol
+
+from prometheus_client import CollectorRegistry, Gauge, Histogram
+
+from crds.addresses import format_ip
+from crds.config import ClusterResources, Config, LabeledObject, ParseOptions, SecretInfo, parse_config
+from crds.objects import load_object
+from crds.types import (
+    BFDProfile,
+    BGPAdvertisement,
+    BGPPeer,
+    Community,
+    ConfigurationState,
+    IPAddressPool,
+    L2Advertisement,
+)
+from reconciler.core.actuation import CONFIG_CONDITION, configuration_state_status
+from reconciler.core.announcing import Reason
+from reconciler.core.l2 import L2Decision, L2Election
+from reconciler.core.nodes import NodeView, endpoint_slice_view, node_view
+from reconciler.core.services import service_view
+from reconciler.core.speaker_status import LABEL_NODE, service_bgp_status, service_l2_status
+from reconciler.runtime.errors import ApiError, NotFound
+from reconciler.runtime.events import EventRecorder
+from reconciler.runtime.metrics import ExactCounters
+from reconciler.runtime.resources import ENDPOINTSLICES, NODES, SECRETS, SERVICES, ResourceType
+from reconciler.runtime.store import Store
+from reconciler.runtime.workqueue import WorkQueue
+from speaker.bgp_announcer import BgpAnnouncer
+from speaker.resources import (
+    ADVERTISEMENTS_BGP,
+    ADVERTISEMENTS_L2,
+    BFD_PROFILES,
+    BGP_STATUSES,
+    COMMUNITIES,
+    CONFIG_KINDS,
+    L2_STATUSES,
+    PEERS,
+    POOLS,
+    STATES,
+)
+
+__all__ = [
+    "CONFIG",
+    "ELECTION",
+    "FLUSH",
+    "STATE",
+    "ConfigKey",
+    "ElectionKey",
+    "FlushKey",
+    "ServiceKey",
+    "SpeakerController",
+    "SpeakerSettings",
+    "StateKey",
+    "StatusKey",
+]
+
+IPAddress = IPv4Address | IPv6Address
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigKey:
+    """Parse the config objects again."""
+
+
+@dataclass(frozen=True, slots=True)
+class ElectionKey:
+    """Nodes or live members changed: rebuild the election, decide every Service again."""
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceKey:
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class FlushKey:
+    """Hand the whole desired state to the responder."""
+
+
+@dataclass(frozen=True, slots=True)
+class StatusKey:
+    """Make this node's ServiceL2Status of one Service match the decision."""
+
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class SessionsKey:
+    """BGP sessions for the peers active on this node."""
+
+
+@dataclass(frozen=True, slots=True)
+class StateKey:
+    """ConfigurationState ``speaker-<node>``."""
+
+
+CONFIG = ConfigKey()
+ELECTION = ElectionKey()
+FLUSH = FlushKey()
+STATE = StateKey()
+SESSIONS = SessionsKey()
+Key = ConfigKey | ElectionKey | ServiceKey | FlushKey | StatusKey | StateKey | SessionsKey
+
+FIELD_MANAGER = "pymetallb-speaker"
+CLAIM_SECONDS = 10.0
+"""How long a node seen announcing on the wire counts as alive for that Service's election (see duplicate_seen)."""
+WATCHED = (SERVICES, ENDPOINTSLICES, NODES, SECRETS, *CONFIG_KINDS)
+
+_MODELS: dict[ResourceType, type[Any]] = {
+    POOLS: IPAddressPool,
+    ADVERTISEMENTS_L2: L2Advertisement,
+    ADVERTISEMENTS_BGP: BGPAdvertisement,
+    PEERS: BGPPeer,
+    COMMUNITIES: Community,
+    BFD_PROFILES: BFDProfile,
+}
+_FIELDS = {
+    POOLS: "pools",
+    ADVERTISEMENTS_L2: "l2_advertisements",
+    ADVERTISEMENTS_BGP: "bgp_advertisements",
+    PEERS: "peers",
+    COMMUNITIES: "communities",
+    BFD_PROFILES: "bfd_profiles",
+}
+
+
+class Responder(Protocol):
+    """The part of ``speaker.l2.L2Responder`` this controller uses (tests pass a fake)."""
+
+    def set_desired(self, desired: Mapping[IPAddress, frozenset[str] | None]) -> Any: ...
+
+    def first_gratuitous_at(self, ip: IPAddress) -> float | None: ...
+
+    def retrigger(self, ip: IPAddress) -> None: ...
+
+
+@dataclass(frozen=True)
+class SpeakerSettings:
+    node: str
+    namespace: str = "metallb-system"
+    lb_class: str | None = None
+    ignore_exclude_lb: bool = False
+    pod_name: str | None = None
+    pod_uid: str | None = None
+
+
+def _utc_now() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _labels(obj: Any) -> Any:
+    return ((obj or {}).get("metadata") or {}).get("labels")
+
+
+def _to_address(family: int, value: int) -> IPAddress:
+    return ip_address(format_ip(family, value))
+
+
+class _Metrics:
+    def __init__(self, registry: CollectorRegistry, exact: ExactCounters) -> None:
+        r = registry
+        self.announced = Gauge(
+            "metallb_speaker_announced",
+            "Services being announced from this node",
+            ["service", "protocol", "node", "ip"],
+            registry=r,
+        )
+        self.loaded = Gauge("metallb_k8s_client_config_loaded_bool", "1 if the config was loaded", registry=r)
+        self.stale = Gauge("metallb_k8s_client_config_stale_bool", "1 if running on a stale config", registry=r)
+        self.failover = Histogram(
+            "pymetallb_failover_seconds",
+            "From a member's declared death to this node's first gratuitous packet for an IP it took over",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+            registry=r,
+        )
+        self.duplicates = exact.counter(
+            "pymetallb_layer2_duplicate_announcers", "Another MAC claimed an IP this node announces", ["ip"]
+        )
+        self.updates = exact.counter("metallb_k8s_client_updates_total", "Number of k8s object updates")
+        self.update_errors = exact.counter(
+            "metallb_k8s_client_update_errors_total", "Number of k8s object update failures"
+        )
+
+
+class SpeakerController:
+    def __init__(
+        self,
+        store: Store,
+        queue: WorkQueue[Key],
+        client: Any,
+        recorder: EventRecorder,
+        responder: Responder,
+        *,
+        settings: SpeakerSettings,
+        registry: CollectorRegistry,
+        exact: ExactCounters,
+        members: Callable[[], frozenset[str] | None] = lambda: None,
+        bgp: BgpAnnouncer | None = None,
+        clock: Callable[[], float],
+        now: Callable[[], str] = _utc_now,
+        logger: logging.Logger | None = None,
+    ) -> None:
+        self.store = store
+        self.queue = queue
+        self.client = client
+        self.recorder = recorder
+        self.responder = responder
+        self.settings = settings
+        self.members = members
+        self.bgp = bgp
+        self.clock = clock
+        self.now = now
+        self.log = logger or logging.getLogger("pymetallb.speaker")
+        self.metrics = _Metrics(registry, exact)
+        self.config: Config | None = None
+        self.config_errors: tuple[str, ...] = ()
+        self._election: L2Election | None = None
+        self.decisions: dict[str, L2Decision] = {}
+        self._announced: dict[tuple[str, str], tuple[str, ...]] = {}  # (service, protocol) → IPs in the gauge
+        self._deaths: list[tuple[float, frozenset[str]]] = []  # (when declared dead, who): for failover timing
+        self.last_desired: dict[IPAddress, frozenset[str] | None] = {}
+        self._unserved: frozenset[IPAddress] = frozenset()  # desired, but no interface here can answer for them
+        # Duplicate announcers heard on the wire: reported as Events at the next flush.
+        self._duplicate_reports: list[tuple[str, str, str]] = []
+        # Service → (other node seen announcing it too, until when): that node is alive on the LAN whatever the
+        # failure detector says (a membership partition), so it takes part in this Service's election.
+        self._claims: dict[str, dict[str, float]] = {}
+
+    # --- wiring --------------------------------------------------------------------------------------
+
+    def synced(self) -> bool:
+        return all(self.store.synced(r) for r in WATCHED)
+
+    def on_store_change(self, res: ResourceType, key: str, old: Any, new: Any) -> None:
+        """Store subscriber: mark the right key dirty. Never decides anything."""
+        if res == SERVICES:
+            self.queue.add(ServiceKey(key))
+        elif res == ENDPOINTSLICES:
+            for obj in (old, new):
+                view = endpoint_slice_view(obj) if obj is not None else None
+                if view is not None and view.service_key:
+                    self.queue.add(ServiceKey(view.service_key))
+        elif res == NODES:
+            if old is None or new is None or node_view(old) != node_view(new):
+                self.queue.add(ELECTION)
+        elif res in CONFIG_KINDS:
+            if old is None or new is None or old.get("spec") != new.get("spec"):
+                self.queue.add(CONFIG)
+        elif res == SECRETS:
+            self.queue.add(CONFIG)  # a BGPPeer's passwordSecret may have changed
+        elif res in (L2_STATUSES, BGP_STATUSES):
+            labels = _labels(new if new is not None else old) or {}
+            if labels.get(LABEL_NODE) == self.settings.node:
+                name = f"{labels.get('metallb.io/service-namespace')}/{labels.get('metallb.io/service-name')}"
+                self.queue.add(StatusKey(name))
+        elif res == STATES and key == f"{self.settings.namespace}/speaker-{self.settings.node}":
+            self.queue.add(STATE)
+
+    def interfaces_changed(self) -> None:
+        """The responder's interfaces changed: refresh what it can serve (and the status objects that say so)."""
+        self.queue.add(FLUSH)
+
+    def members_changed(self, dead: frozenset[str], at: float) -> None:
+        """Called (on the loop) when the failure detector's view changed; ``dead`` were just declared dead."""
+        if dead:
+            self._deaths.append((at, dead))
+            del self._deaths[:-16]
+        self.queue.add(ELECTION)
+
+    async def reconcile(self, key: Key) -> float | None:
+        if not self.synced():
+            return 0.2
+        if isinstance(key, ServiceKey):
+            self.metrics.updates.labels().inc()
+        try:
+            if isinstance(key, ServiceKey):
+                self._decide(key.name)
+            elif isinstance(key, FlushKey):
+                await self._flush()
+            elif isinstance(key, StatusKey):
+                await self._status(key.name)
+            elif isinstance(key, ConfigKey):
+                self._reconcile_config()
+            elif isinstance(key, ElectionKey):
+                self._rebuild()
+            elif isinstance(key, StateKey):
+                await self._state()
+            elif isinstance(key, SessionsKey):
+                if self.bgp is not None:
+                    await self.bgp.sync_sessions()
+                    self.queue.add(FLUSH)
+            else:
+                raise TypeError(f"not a speaker key: {key!r}")
+        except Exception:
+            if isinstance(key, ServiceKey):
+                self.metrics.update_errors.labels().inc()
+            raise
+        return None
+
+    # --- config --------------------------------------------------------------------------------------
+
+    def _reconcile_config(self) -> None:
+        ns = self.settings.namespace
+        fields: dict[str, list[Any]] = {f: [] for f in _FIELDS.values()}
+        problems: list[str] = []
+        for res, model in _MODELS.items():
+            for obj in self.store.list(res, ns):
+                try:
+                    fields[_FIELDS[res]].append(load_object(model, obj))
+                except ValueError as exc:
+                    problems.append(f"{res.kind} {obj['metadata'].get('name')}: {exc}")
+        nodes = [
+            LabeledObject(o["metadata"]["name"], dict(o["metadata"].get("labels") or {}))
+            for o in self.store.list(NODES)
+        ]
+        secrets = {}
+        for obj in self.store.list(SECRETS, ns):
+            md = obj.get("metadata") or {}
+            data = obj.get("data") or {}
+            raw = data.get("password") if isinstance(data, dict) else None
+            password = base64.b64decode(raw).decode(errors="replace") if isinstance(raw, str) else None
+            secrets[str(md.get("name"))] = SecretInfo(str(md.get("name")), ns, str(obj.get("type") or ""), password)
+        resources = ClusterResources(**fields, nodes=nodes, secrets=secrets)
+        result = parse_config(resources, ParseOptions(bgp_mode=None, skip_transient=False))
+        errors = tuple(problems) + tuple(str(e) for e in result.errors)
+        if not errors and result.config is not None:
+            orphaned = self._orphaned(result.config)
+            if orphaned:
+                errors = (f"IPs announced by this node would be in no pool: {', '.join(orphaned)}",)
+        self.config_errors = errors
+        self.queue.add(STATE)
+        if errors or result.config is None:
+            self.metrics.stale.set(1)
+            self.log.error(
+                "configuration is invalid; keeping the last good one",
+                extra={"op": "config", "event": "configStale", "errors": list(errors)},
+            )
+            return None
+        self.metrics.stale.set(0)
+        self.metrics.loaded.set(1)
+        if result.config == self.config:
+            return None
+        self.config = result.config
+        self.log.info(
+            "configuration loaded", extra={"op": "config", "event": "configLoaded", "pools": len(result.config.pools)}
+        )
+        self._rebuild()
+
+    def _orphaned(self, config: Config) -> list[str]:
+        """IPs this node announces that are in no pool of ``config`` (MetalLB refuses such a config)."""
+        from reconciler.core.announcing import PoolIndex
+
+        index = PoolIndex(config.pools)
+        out = []
+        for decision in self.decisions.values():
+            if decision.announce:
+                out += [format_ip(*ip) for ip in decision.ips if index.pool_of(ip) is None]
+        return sorted(out)
+
+    def _rebuild(self) -> None:
+        self._election = None
+        if self.bgp is not None and self.config is not None:
+            self.bgp.rebuild(
+                self.config,
+                self._nodes(),
+                ignore_exclude_lb=self.settings.ignore_exclude_lb,
+                lb_class=self.settings.lb_class,
+            )
+            self.queue.add(SESSIONS)
+        for key in self.store.keys(SERVICES):
+            self.queue.add(ServiceKey(key))
+        for name in list(self.decisions):
+            if self.store.get(SERVICES, name) is None:
+                self.queue.add(ServiceKey(name))
+
+    def election(self) -> L2Election | None:
+        if self.config is None:
+            return None
+        if self._election is None:
+            self._election = L2Election(
+                self.config,
+                self._nodes(),
+                self.members(),
+                ignore_exclude_lb=self.settings.ignore_exclude_lb,
+                lb_class=self.settings.lb_class,
+            )
+        return self._election
+
+    def _nodes(self) -> dict[str, NodeView]:
+        nodes: dict[str, NodeView] = {}
+        for obj in self.store.list(NODES):
+            view = node_view(obj)
+            nodes[view.name] = view
+        return nodes
+
+    def _election_with(self, extra: frozenset[str]) -> L2Election | None:
+        """An election where ``extra`` nodes count as live too (claimants seen on the wire)."""
+        base = self.election()
+        members = self.members()
+        if base is None or members is None:
+            return None  # without membership every API node is a candidate already
+        return L2Election(
+            base.config,
+            base.nodes,
+            members | extra,
+            ignore_exclude_lb=self.settings.ignore_exclude_lb,
+            lb_class=self.settings.lb_class,
+        )
+
+    # --- decisions -----------------------------------------------------------------------------------
+
+    def _decide(self, name: str) -> None:
+        election = self.election()
+        if election is None:
+            return None
+        obj = self.store.get(SERVICES, name)
+        slices = [endpoint_slice_view(o) for o in self.store.by_index(ENDPOINTSLICES, "service", name)]
+        if self.bgp is not None and self.bgp.decide(name, service_view(obj) if obj is not None else None, slices):
+            self.queue.add(FLUSH)
+            self.queue.add(StatusKey(name))
+        if obj is None:
+            decision = L2Decision(name, reason=Reason.SERVICE_DELETED)
+        else:
+            claimants = self._claimants(name)
+            if claimants:
+                election = self._election_with(claimants) or election
+            decision = election.decide(self.settings.node, service_view(obj), slices)
+        before = self.decisions.get(name)
+        if decision == before:
+            return None
+        if decision.announce or before is not None:
+            self.decisions[name] = decision
+        if not decision.announce and (before is None or not before.announce):
+            if obj is None:
+                self.decisions.pop(name, None)
+            return None
+        if before is not None and before.announce and not decision.announce:
+            self.log.info(
+                "withdrawing service announcement",
+                extra={
+                    "op": "setBalancer",
+                    "event": "serviceWithdrawn",
+                    "service": name,
+                    "reason": str(decision.reason),
+                },
+            )
+        self.queue.add(FLUSH)
+        self.queue.add(StatusKey(name))
+        if obj is None and not decision.announce:
+            self.decisions.pop(name, None)
+        return None
+
+    async def _flush(self) -> None:
+        desired: dict[IPAddress, frozenset[str] | None] = {}
+        for decision in self.decisions.values():
+            if not decision.announce:
+                continue
+            for ip in decision.ips:
+                address = _to_address(*ip)
+                if address in desired:
+                    have = desired[address]
+                    # Services sharing an IP: the union of their interfaces; "all" wins.
+                    desired[address] = (
+                        None if have is None or decision.interfaces is None else have | decision.interfaces
+                    )
+                else:
+                    desired[address] = decision.interfaces
+        previous = self.last_desired
+        result = self.responder.set_desired(desired)
+        self.last_desired = desired
+        started = [ip for ip in desired if ip not in previous]
+        self._observe_failover(started)
+        if self.bgp is not None:
+            self.bgp.flush()
+        missing = set(getattr(result, "missing_interfaces", ()) or ())
+        unserved = frozenset(getattr(result, "unserved", ()) or ())
+        if unserved != self._unserved:
+            for name, d in self.decisions.items():
+                if d.announce and any(_to_address(*ip) in unserved ^ self._unserved for ip in d.ips):
+                    self.queue.add(StatusKey(name))
+            self._unserved = unserved
+        announcing: dict[tuple[str, str], tuple[str, ...]] = {}
+        for name, decision in self.decisions.items():
+            if decision.announce:
+                announcing[(name, "layer2")] = tuple(format_ip(*ip) for ip in decision.ips)
+        if self.bgp is not None:
+            for name, bgp_decision in self.bgp.decisions.items():
+                if bgp_decision.announce:
+                    announcing[(name, "bgp")] = tuple(format_ip(*ip) for ip in bgp_decision.ips)
+        for (name, protocol), texts in announcing.items():
+            obj = self.store.get(SERVICES, name)
+            failed: list[str] = []
+            if protocol == "layer2":
+                ips = self.decisions[name].ips
+                failed = [t for t, ip in zip(texts, ips, strict=True) if _to_address(*ip) in missing]
+            if failed and obj is not None:
+                for text in failed:
+                    await self.recorder.record(
+                        obj,
+                        "Warning",
+                        "announceFailed",
+                        f'the interfaces specified by LB IP "{text}" doesn\'t exist in assigned node '
+                        f'"{self.settings.node}" with protocol "layer2"',
+                    )
+            if self._announced.get((name, protocol)) != texts:
+                self._set_gauge(name, protocol, texts)
+                if obj is not None and not failed:
+                    self.log.info(
+                        "service has IP, announcing",
+                        extra={
+                            "op": "setBalancer",
+                            "event": "serviceAnnounced",
+                            "service": name,
+                            "protocol": protocol,
+                            "ips": list(texts),
+                        },
+                    )
+                    await self.recorder.record(
+                        obj,
+                        "Normal",
+                        "nodeAssigned",
+                        f'announcing from node "{self.settings.node}" with protocol "{protocol}"',
+                    )
+        for name, protocol in [k for k in self._announced if k not in announcing]:
+            self._set_gauge(name, protocol, ())
+        reports, self._duplicate_reports = self._duplicate_reports, []
+        for address in {ip_address(text) for _, text, _ in reports}:
+            if address in desired:
+                # We keep it: announce again so the other announcer hears us and settles its side too.
+                self.responder.retrigger(address)
+        for name, text, mac_text in reports:
+            obj = self.store.get(SERVICES, name)
+            if obj is not None:
+                await self.recorder.record(
+                    obj,
+                    "Warning",
+                    "duplicateAnnouncer",
+                    f'another MAC {mac_text} also answers for "{text}"; resolving by the election order',
+                )
+
+    def _set_gauge(self, name: str, protocol: str, texts: tuple[str, ...]) -> None:
+        for old in self._announced.pop((name, protocol), ()):
+            with contextlib.suppress(KeyError):
+                self.metrics.announced.remove(name, protocol, self.settings.node, old)
+        for text in texts:
+            self.metrics.announced.labels(name, protocol, self.settings.node, text).set(1)
+        if texts:
+            self._announced[(name, protocol)] = texts
+
+    def _observe_failover(self, started: list[IPAddress]) -> None:
+        """Time from the most recent declared death to our first gratuitous packet, per IP we just took."""
+        if not started or not self._deaths:
+            return
+        died_at, _ = self._deaths[-1]
+        for ip in started:
+            sent = self.responder.first_gratuitous_at(ip)
+            if sent is not None and sent >= died_at:
+                self.metrics.failover.observe(sent - died_at)
+        self._deaths.clear()
+
+    def duplicate_seen(self, ip: IPAddress, interface: str, mac: bytes) -> None:
+        """The responder heard another MAC claim an IP we announce (a membership partition, or another
+        implementation). Counted, reported as a Warning Event, and resolved by the election order: every node
+        holding a ServiceL2Status for the Service joins its election for ``CLAIM_SECONDS`` (it is evidently
+        alive on the LAN), so of two announcers the one that sorts second withdraws. The other side does the
+        same computation and keeps announcing: one announcer remains."""
+        text = str(ip)
+        mac_text = mac.hex(":")
+        self.metrics.duplicates.labels(text).inc()
+        self.log.warning(
+            "another MAC claims an IP this node announces",
+            extra={"op": "layer2", "event": "duplicateAnnouncer", "ip": text, "interface": interface, "mac": mac_text},
+        )
+        until = self.clock() + CLAIM_SECONDS
+        for name, decision in self.decisions.items():
+            if not decision.announce or all(format_ip(*i) != text for i in decision.ips):
+                continue
+            others = {(_labels(o) or {}).get(LABEL_NODE) for o in self.store.by_index(L2_STATUSES, "service", name)} - {
+                self.settings.node,
+                None,
+            }
+            claims = self._claims.setdefault(name, {})
+            for node in others:
+                claims[str(node)] = until
+            self._duplicate_reports.append((name, text, mac_text))
+            self.queue.add(ServiceKey(name))
+        self.queue.add(FLUSH)
+
+    def _claimants(self, name: str) -> frozenset[str]:
+        claims = self._claims.get(name)
+        if not claims:
+            return frozenset()
+        now = self.clock()
+        live = {n for n, until in claims.items() if until > now}
+        if not live:
+            del self._claims[name]
+        return frozenset(live)
+
+    # --- status objects ------------------------------------------------------------------------------
+
+    async def _status(self, name: str) -> None:
+        ns, node = self.settings.namespace, self.settings.node
+        decision = self.decisions.get(name)
+        if decision is not None and decision.ips and all(_to_address(*ip) in self._unserved for ip in decision.ips):
+            decision = None  # elected, but no interface here can answer (link down): claim nothing
+        want_l2 = service_l2_status(node, decision, ns) if decision else None
+        await self._status_of(L2_STATUSES, name, want_l2)
+        if want_l2 is not None:
+            await self._clear_dead_claims(name)
+        bgp_decision = self.bgp.decisions.get(name) if self.bgp is not None else None
+        await self._status_of(BGP_STATUSES, name, service_bgp_status(node, bgp_decision, ns) if bgp_decision else None)
+
+    async def _status_of(self, res: ResourceType, name: str, want: dict[str, Any] | None) -> None:
+        """This node's status object of one kind for one Service: exactly ``want`` (None: none)."""
+        ns, node = self.settings.namespace, self.settings.node
+        mine = [o for o in self.store.by_index(res, "service", name) if (_labels(o) or {}).get(LABEL_NODE) == node]
+        keep: dict[str, Any] | None = None
+        if want is not None:
+            same = [o for o in mine if (o.get("status") or {}) == want["status"]]
+            keep = same[0] if same else (mine[0] if mine else None)
+        for obj in mine:
+            if obj is not keep:
+                with contextlib.suppress(NotFound):
+                    await self.client.delete(res, obj["metadata"]["name"], ns)
+        if want is None:
+            return
+        if keep is None:
+            body = dict(want)
+            if self.settings.pod_name and self.settings.pod_uid:
+                owner = {
+                    "apiVersion": "v1",
+                    "kind": "Pod",
+                    "name": self.settings.pod_name,
+                    "uid": self.settings.pod_uid,
+                }
+                body["metadata"] = {**want["metadata"], "ownerReferences": [owner]}
+            keep = await self.client.create(res, body, ns)
+        if (keep.get("status") or {}) != want["status"]:
+            # status is a subresource: a create ignores it, so it is written apart.
+            await self.client.patch(res, keep["metadata"]["name"], {"status": want["status"]}, ns, subresource="status")
+
+    async def _clear_dead_claims(self, name: str) -> None:
+        """ServiceL2Status objects of nodes the failure detector declared gone, for a Service this node now
+        announces: a crashed speaker cannot delete its own, and a status naming a dead node misleads whoever
+        reads it (MetalLB leaves them until the Pod is garbage-collected)."""
+        members = self.members()
+        if members is None:
+            return
+        for obj in self.store.by_index(L2_STATUSES, "service", name):
+            owner = (_labels(obj) or {}).get(LABEL_NODE)
+            if owner and owner != self.settings.node and owner not in members:
+                with contextlib.suppress(NotFound):
+                    await self.client.delete(L2_STATUSES, obj["metadata"]["name"], self.settings.namespace)
+
+    async def withdraw_all(self) -> None:
+        """On a graceful stop: stop answering at once, end the BGP sessions (with graceful restart the routers
+        keep the routes while the speaker restarts), and delete this node's status objects."""
+        self.decisions.clear()
+        self.responder.set_desired({})
+        self.last_desired = {}
+        if self.bgp is not None:
+            await self.bgp.close(keep_routes=True)
+        for obj in [
+            *self.store.list(L2_STATUSES, self.settings.namespace),
+            *self.store.list(BGP_STATUSES, self.settings.namespace),
+        ]:
+            if (_labels(obj) or {}).get(LABEL_NODE) == self.settings.node:
+                with contextlib.suppress(ApiError):
+                    res = L2_STATUSES if obj.get("kind") == "ServiceL2Status" else BGP_STATUSES
+                    await self.client.delete(res, obj["metadata"]["name"], self.settings.namespace)
+
+    # --- ConfigurationState --------------------------------------------------------------------------
+
+    async def _state(self) -> None:
+        ns, node = self.settings.namespace, self.settings.node
+        name = f"speaker-{node}"
+        current = self.store.get(STATES, f"{ns}/{name}")
+        if current is None:
+            try:
+                current = await self.client.get(STATES, name, ns)
+            except NotFound:
+                body: dict[str, Any] = {
+                    "apiVersion": ConfigurationState.api.api_version,
+                    "kind": "ConfigurationState",
+                    "metadata": {
+                        "name": name,
+                        "namespace": ns,
+                        "labels": {"metallb.io/component-type": "speaker", "metallb.io/node-name": node},
+                    },
+                }
+                current = await self.client.create(STATES, body, ns)
+        patch = configuration_state_status(
+            current, list(self.config_errors), now=self.now(), condition_type=CONFIG_CONDITION
+        )
+        if patch is not None:
+            await self.client.patch(STATES, name, patch, ns, subresource="status")
+
+
+def pod_identity() -> tuple[str | None, str | None]:
+    """The speaker Pod's name and uid from the downward API (``METALLB_POD_NAME``/``POD_NAME``,
+    ``METALLB_POD_UID``/``POD_UID``, as the chart sets them)."""
+    name = os.environ.get("METALLB_POD_NAME") or os.environ.get("POD_NAME")
+    return name, os.environ.get("METALLB_POD_UID") or os.environ.get("POD_UID")

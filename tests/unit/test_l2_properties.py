@@ -1,0 +1,134 @@
+"""Properties of the layer 2 election over random clusters: agreement, stability, one node per Service.
+
+Each example draws Nodes (labels, exclusion, NetworkUnavailable), live members, advertisements (node and
+service selectors, preferred weights) and a Service with endpoints, then runs every speaker's decision.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from alloc_helpers import service
+from hypothesis import given
+from hypothesis import strategies as st
+from speaker_helpers import cfg, ep, eps, l2ad, node, pool, prefer, sel
+
+from crds.config import Config
+from reconciler.core.l2 import l2_announcements, l2_owners
+from reconciler.core.nodes import EndpointSliceView, NodeView
+from reconciler.core.services import ServiceView
+
+NAMES = [f"node-{i}" for i in range(6)]
+POOL = ("198.51.100.0/24", "2001:db8::/64")
+
+
+@st.composite
+def clusters(
+    draw: st.DrawFn,
+) -> tuple[Config, dict[str, NodeView], frozenset[str] | None, ServiceView, tuple[EndpointSliceView, ...]]:
+    names = draw(st.lists(st.sampled_from(NAMES), min_size=1, max_size=6, unique=True))
+    node_views = {
+        n: node(
+            n,
+            labels={"rack": draw(st.sampled_from("ab"))},
+            excluded=draw(st.booleans()) and draw(st.booleans()),
+            unavailable=draw(st.booleans()) and draw(st.booleans()),
+        )
+        for n in names
+    }
+    members = draw(st.none() | st.frozensets(st.sampled_from(NAMES), min_size=2))
+    ads = []
+    for i in range(draw(st.integers(1, 3))):
+        rack = draw(st.sampled_from([None, "a", "b"]))
+        preferred = draw(st.lists(st.sampled_from(NAMES), max_size=2))
+        ads.append(
+            replace(
+                l2ad(
+                    f"ad{i}",
+                    services=(sel(app=draw(st.sampled_from("xy"))),) if draw(st.integers(0, 2)) == 0 else (),
+                    preferred=(prefer(draw(st.integers(1, 100)), *preferred),) if preferred else (),
+                ),
+                node_selectors=(sel(rack=rack),) if rack else (),
+            )
+        )
+    ips = [f"198.51.100.{draw(st.integers(1, 254))}"]
+    if draw(st.booleans()):
+        ips.append(f"2001:db8::{draw(st.integers(1, 0xFFFF)):x}")
+    view = service(
+        "svc",
+        ingress=tuple(ips),
+        labels={"app": draw(st.sampled_from("xy"))},
+        etp=draw(st.sampled_from(["Cluster", "Local"])),
+    )
+    ready = st.sampled_from([True, True, True, False])
+    endpoints = [ep(n, ready=draw(ready)) for n in draw(st.lists(st.sampled_from(NAMES), min_size=1, max_size=4))]
+    return cfg(pool(addresses=POOL, l2=ads)), node_views, members, view, eps(endpoints)
+
+
+def announcers(
+    config: Config,
+    node_views: dict[str, NodeView],
+    members: frozenset[str] | None,
+    view: ServiceView,
+    slices: tuple[EndpointSliceView, ...],
+) -> list[str]:
+    """Every Node runs its own speaker; who says it announces?"""
+    return [
+        n
+        for n in NAMES
+        if l2_announcements(n, config, [view], node_views, {view.key: slices}, members)[view.key].announce
+    ]
+
+
+def owner(
+    config: Config,
+    node_views: dict[str, NodeView],
+    members: frozenset[str] | None,
+    view: ServiceView,
+    slices: tuple[EndpointSliceView, ...],
+) -> str | None:
+    d = l2_owners(config, [view], node_views, {view.key: slices}, members)[view.key]
+    return d.owner if d.announce else None
+
+
+@given(clusters())
+def test_speakers_agree_on_at_most_one_owner_and_plan_names_it(
+    cluster: tuple[Config, dict[str, NodeView], frozenset[str] | None, ServiceView, tuple[EndpointSliceView, ...]],
+) -> None:
+    who = announcers(*cluster)
+    assert len(who) <= 1
+    assert owner(*cluster) == (who[0] if who else None)
+
+
+@given(clusters(), st.sampled_from(NAMES), st.booleans())
+def test_losing_a_node_that_does_not_announce_never_moves_the_vip(
+    cluster: tuple[Config, dict[str, NodeView], frozenset[str] | None, ServiceView, tuple[EndpointSliceView, ...]],
+    gone: str,
+    from_api: bool,
+) -> None:
+    config, node_views, members, view, slices = cluster
+    before = owner(*cluster)
+    if gone == before:
+        return
+    if from_api:
+        node_views = {n: v for n, v in node_views.items() if n != gone}
+    else:
+        members = (frozenset(node_views) if members is None else members) - {gone}
+    after = owner(config, node_views, members, view, slices)
+    if before is not None:
+        assert after == before
+
+
+@given(clusters(), st.integers(1, 254))
+def test_dual_stack_and_shared_ips_land_on_one_node(
+    cluster: tuple[Config, dict[str, NodeView], frozenset[str] | None, ServiceView, tuple[EndpointSliceView, ...]],
+    other: int,
+) -> None:
+    config, node_views, members, view, slices = cluster
+    first_only = replace(view, current_ips=view.current_ips[:1])
+    sharer = replace(
+        view, key="default/sharer", name="sharer", current_ips=(*view.current_ips[:1], (4, 0xC6336400 + other))
+    )
+    expected = owner(config, node_views, members, first_only, slices)
+    assert owner(config, node_views, members, view, slices) == expected
+    assert owner(config, node_views, members, sharer, slices) == expected
