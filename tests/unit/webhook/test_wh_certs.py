@@ -24,6 +24,17 @@ def test_a_first_install_creates_a_ca_and_a_certificate_at_once() -> None:
     assert later.next_check == NOW + CertPolicy().max_sleep
 
 
+def test_a_host_longer_than_a_common_name_is_served_in_full_by_the_san() -> None:
+    """A namespace of 52 characters makes the Service's name 80 long; a commonName holds at most 64."""
+    long_host = f"metallb-webhook-service.{'n' * 52}.svc"
+    ca = new_ca(NOW)
+    served = issue_serving(ca, [long_host, "127.0.0.1"], NOW)
+    assert served.hosts() == frozenset([long_host, "127.0.0.1"])
+    assert served.cert.subject.rfc4514_string() == "CN=127.0.0.1"
+    only_long = issue_serving(ca, [long_host], NOW)
+    assert only_long.hosts() == frozenset([long_host]) and len(only_long.cert.subject.rfc4514_string()) == 3 + 64
+
+
 def test_the_secret_round_trips_and_bad_data_is_regenerated() -> None:
     m = apply_plan(Material(), plan(NOW, Material(), HOSTS), NOW, HOSTS)
     again = Material.from_secret_data(m.to_secret_data())
