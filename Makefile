@@ -28,10 +28,10 @@ deadcode: venv
 	$(BIN)/vulture crds reconciler speaker webhooks tests bench tests/vulture_whitelist.py --min-confidence 60 \
 		--exclude .testenv,.venv
 
-# Coverage floor over the unit tests only (cheap; the component and e2e tiers add more). Measured 82.8% when it
+# Coverage floor over the unit tests only (cheap; the component and e2e tiers add more). Measured 84.2% when it
 # was set (speaker/layer2.py had no unit tests yet); the floor sits a little under it: raise it as coverage grows,
 # never lower it to let a change in.
-COVERAGE_FLOOR := 81
+COVERAGE_FLOOR := 82
 coverage: venv
 	$(BIN)/pytest tests/unit -q --cov=crds --cov=reconciler --cov=speaker --cov=webhooks \
 		--cov-report=term:skip-covered --cov-fail-under=$(COVERAGE_FLOOR)
