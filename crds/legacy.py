@@ -23,6 +23,7 @@ import pydantic
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
+from . import yamlio
 from .config import ClusterResources, ParseOptions, format_go_duration, parse_config, parse_go_duration
 from .errors import LegacyConfigError
 from .meta import LabelSelector, LabelSelectorRequirement, Resource
@@ -43,7 +44,6 @@ from .types import (
     L2Advertisement,
     L2AdvertisementSpec,
 )
-from .yamlio import GoYAMLLoader
 
 __all__ = [
     "LegacyConfig",
@@ -143,7 +143,7 @@ def _loc(loc: tuple[int | str, ...]) -> str:
 
 def _yaml(text: str, what: str) -> Any:
     try:
-        return yaml.load(text, Loader=GoYAMLLoader)
+        return yamlio.load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{what} line {mark.line + 1} column {mark.column + 1}" if mark else what

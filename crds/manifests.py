@@ -16,8 +16,8 @@ from typing import Any, TextIO
 
 import yaml
 
+from . import yamlio
 from .errors import ManifestError
-from .yamlio import GoYAMLLoader
 
 __all__ = ["Document", "read_documents", "read_text_documents"]
 
@@ -77,7 +77,7 @@ def read_text_documents(text: str, source: str) -> tuple[list[Document], list[Ma
     docs: list[Document] = []
     errors: list[ManifestError] = []
     try:
-        raw: Iterable[Any] = list(yaml.load_all(text, Loader=GoYAMLLoader))
+        raw: Iterable[Any] = yamlio.load_all(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source

@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import annotated_types
-import yaml
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
+from . import yamlio
 from .meta import Resource
 from .types import ALL_KINDS
 
@@ -217,20 +217,9 @@ def crd_manifests() -> dict[str, JsonSchema]:
     return {f"{k.api.group}_{plural}.yaml": crd_for(ks) for plural, ks in sorted(by_plural.items()) for k in ks[:1]}
 
 
-class _Dumper(yaml.SafeDumper):
-    """Block-style YAML with multi-line strings as literal blocks, like controller-gen's output."""
-
-
-def _str_representer(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
-    style = "|" if "\n" in value else None
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
-
-
-_Dumper.add_representer(str, _str_representer)
-
-
 def dump_yaml(obj: Any) -> str:
-    return yaml.dump(obj, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=100)
+    """``obj`` as block-style YAML, the way the committed manifests are written (see ``crds.yamlio.dump``)."""
+    return yamlio.dump(obj)
 
 
 _HEADER = "# Generated from the pydantic models in crds/types.py by `make crds`. Do not edit.\n"

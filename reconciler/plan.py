@@ -289,4 +289,4 @@ def register(sub: Any) -> None:
         default="native",
         help="whose BGP restrictions apply (default %(default)s)",
     )
-    p.set_defaults(handler=run)
+    p.set_defaults(handler=run, short_lived=True)

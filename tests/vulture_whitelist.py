@@ -37,10 +37,50 @@ _.MTU  # speaker/l2/codec/ipv6.py NDP option types (RFC 4861 section 4.6)
 
 # --- program-facing API whose callers are being integrated now (the speaker program, issue 9) ---
 _.add_liveness_check  # reconciler/runtime/httpserver.py: /healthz checks, the counterpart of add_readiness_check
-_.members_changed  # speaker/layer2.py: the membership layer's callback
-_.duplicate_seen  # speaker/layer2.py: the responder's duplicate-announcer callback
-_.withdraw_all  # speaker/layer2.py: called on stop
-_.pod_identity  # speaker/layer2.py: the speaker program's identity from the downward API
+
+# --- protocol vocabularies: every code point of the RFC's table is named, used or not, so logs and decoders
+# print names (BFD RFC 5880 sections 4.1 and 4.2; BGP RFC 4271 section 4.5 and RFC 4486; RFC 2918/7313)
+_.ECHO_FUNCTION_FAILED  # speaker/bfd/packet.py Diagnostic
+_.FORWARDING_PLANE_RESET
+_.PATH_DOWN
+_.CONCATENATED_PATH_DOWN
+_.REVERSE_CONCATENATED_PATH_DOWN
+_.AuthType  # speaker/bfd/packet.py: the auth section's types (decoded, never accepted)
+_.RESERVED
+_.SIMPLE_PASSWORD
+_.KEYED_MD5
+_.METICULOUS_KEYED_MD5
+_.KEYED_SHA1
+_.METICULOUS_KEYED_SHA1
+_.INVALID_NEXT_HOP_ATTRIBUTE  # speaker/bgp/codes.py UPDATE message error subcodes
+_.UNSPECIFIED  # speaker/bgp/codes.py Cease subcodes (RFC 4486)
+_.MAXIMUM_NUMBER_OF_PREFIXES_REACHED
+_.PEER_DECONFIGURED
+_.CONNECTION_REJECTED
+_.OTHER_CONFIGURATION_CHANGE
+_.CONNECTION_COLLISION_RESOLUTION
+_.OUT_OF_RESOURCES
+_.HARD_RESET
+_.ENHANCED_ROUTE_REFRESH  # speaker/bgp/constants.py capability codes
+_.PARTIAL  # speaker/bgp/constants.py attribute flags
+_.EGP  # speaker/bgp/constants.py ORIGIN values
+_.INCOMPLETE
+_.AS_SET  # speaker/bgp/constants.py AS_PATH segment types
+_.AS_CONFED_SEQUENCE
+_.AS_CONFED_SET
+
+# --- counters kept for operators and benchmarks (surfaced by bench/bench_membership.py and bench_bfd.py) ---
+_.source_port  # speaker/bfd/manager.py: the session's UDP source port, for debugging a capture
+_.probe_failures  # speaker/membership/runtime.py MembershipStats
+_.suspicions
+_.refutations
+_.send_errors
+_.rtt_p50
+_.rtt_p99
+_.rtt_max
+_.encrypted  # speaker/membership/seal.py: whether a key is in use (the runtime logs it at start)
+_.peer_counters  # tests/component/bfdlab.py: FRR's per-peer counters, for debugging a failing component test
+_.PORT  # tests/component/test_ml_netns.py: the membership port the node helper binds (documentation)
 
 # --- test machinery that pytest or Hypothesis finds by name ---
 _.pytestmark  # pytest module marks

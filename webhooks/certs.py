@@ -230,14 +230,10 @@ def new_ca(now: datetime.datetime, policy: CertPolicy = CertPolicy()) -> KeyPair
     return KeyPair(cert.public_bytes(serialization.Encoding.PEM), _key_pem(key), cert)
 
 
-def _common_name(hosts: Sequence[str]) -> str:
-    """The first host that fits a commonName (at most 64 characters, RFC 5280 ub-common-name), else the first cut
-    to 64. Clients verify the SANs, which hold every host in full: the CN is only a label, and a Service in a
-    long namespace (``metallb-webhook-service.<namespace>.svc``) must not make issuing fail."""
-    return next((h for h in hosts if len(h) <= _CN_MAX), hosts[0][:_CN_MAX])
-
-
-_CN_MAX = 64
+def _common_name(host: str) -> str:
+    """X.509 caps a CN at 64 characters; ``<service>.<namespace>.svc`` passes that with a namespace of 37 or more.
+    Clients match the SANs (they hold every host), so a long name's first label serves as the CN."""
+    return host if len(host) <= 64 else host.split(".", 1)[0][:64]
 
 
 def issue_serving(
@@ -260,7 +256,7 @@ def issue_serving(
     end = min(end, ca.not_after)
     cert = (
         x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, _common_name(hosts))]))
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, _common_name(hosts[0]))]))
         .issuer_name(ca.cert.subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())

@@ -110,7 +110,7 @@ async def wire_webhook(program: Program) -> None:
     program.http.add_readiness_check("certificates and CA bundle in place", lambda: certs.ready)
     program.http.ssl_context = serving.context
     program.http.client_max_size = MAX_BODY_BYTES
-    add_webhook_routes(program.http, state, _log)
+    add_webhook_routes(program.http, state, _log, registry=program.registry)
     if args.health_port is not None:
         program.http.add_site(args.host, args.health_port)
 

@@ -18,13 +18,13 @@ one consistent state without copying. Only objects in the MetalLB namespace are 
 
 from __future__ import annotations
 
-import bisect
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from crds.addresses import EntryError, parse_entry
 from crds.config import BgpMode, ClusterResources, LabeledObject, ParseOptions, ParseResult, parse_config
+from crds.intervals import IntervalIndex
 from crds.meta import Resource
 from crds.objects import load_object
 from crds.types import BFDProfile, BGPAdvertisement, BGPPeer, Community, IPAddressPool, L2Advertisement
@@ -116,42 +116,6 @@ _KINDS: dict[str, ResourceType] = {
 _PARSE_INPUTS = frozenset({*CONFIG_RESOURCES.values(), NODES})
 
 
-class _PoolIndex:
-    """Pools' intervals per family sorted by first address, with the running maximum of last addresses, so the
-    pools overlapping a query are found by bisection (pools of a valid config do not overlap: k is small)."""
-
-    def __init__(self, pools: Mapping[str, tuple[Interval, ...]]) -> None:
-        by_family: dict[int, list[tuple[int, int, str]]] = {}
-        for name, intervals in pools.items():
-            for family, first, last in intervals:
-                by_family.setdefault(family, []).append((first, last, name))
-        self._firsts: dict[int, list[int]] = {}
-        self._rows: dict[int, list[tuple[int, int, str]]] = {}
-        self._max_last: dict[int, list[int]] = {}
-        for family, rows in by_family.items():
-            rows.sort()
-            self._rows[family] = rows
-            self._firsts[family] = [r[0] for r in rows]
-            running, out = -1, []
-            for _, last, _ in rows:
-                running = max(running, last)
-                out.append(running)
-            self._max_last[family] = out
-
-    def overlapping(self, family: int, first: int, last: int) -> set[str]:
-        rows = self._rows.get(family)
-        if not rows:
-            return set()
-        found: set[str] = set()
-        i = bisect.bisect_right(self._firsts[family], last) - 1
-        max_last = self._max_last[family]
-        while i >= 0 and max_last[i] >= first:
-            if rows[i][1] >= first:
-                found.add(rows[i][2])
-            i -= 1
-        return found
-
-
 class ClusterState:
     """Views over the Store; see the module docstring. ``add``/``remove`` feed the Store in tests and tools."""
 
@@ -161,7 +125,7 @@ class ClusterState:
         self.store.add_index(SERVICES, "ip", _ip_index)
         self._models: dict[tuple[ResourceType, str], tuple[dict[str, Any], Resource | None]] = {}
         self._views: dict[str, tuple[dict[str, Any], ServiceView]] = {}
-        self._pool_index: _PoolIndex | None = None
+        self._pool_index: IntervalIndex[str] | None = None
         self._config: ParseResult | None = None
         self.store.subscribe(self._on_change)
 
@@ -217,6 +181,12 @@ class ClusterState:
                 out[name] = obj
         return out
 
+    def config_object(self, model: type[Resource], name: str) -> Resource | None:
+        """One readable config object by name (a key lookup: a review never rebuilds the whole kind)."""
+        res, ns = CONFIG_RESOURCES[model], self.settings.namespace
+        raw = self.store.get(res, f"{ns}/{name}")
+        return self._model(model, res, f"{ns}/{name}", raw) if raw is not None else None
+
     def resources(
         self, overrides: Mapping[type[Resource], Mapping[str, Resource | None]] | None = None
     ) -> ClusterResources:
@@ -261,14 +231,12 @@ class ClusterState:
         if not wanted:
             return []
         if self._pool_index is None:
-            pools = self.config_objects(IPAddressPool)
-            self._pool_index = _PoolIndex(
-                {n: pool_intervals(p) for n, p in pools.items() if isinstance(p, IPAddressPool)}
-            )
-        found: set[str] = set()
-        for family, first, last in wanted:
-            found |= self._pool_index.overlapping(family, first, last)
-        return sorted(found)
+            index: IntervalIndex[str] = IntervalIndex()
+            for name, pool in self.config_objects(IPAddressPool).items():
+                if isinstance(pool, IPAddressPool):
+                    index.set(name, pool_intervals(pool))
+            self._pool_index = index
+        return sorted(self._pool_index.overlapping(wanted))
 
     def config(self) -> ParseResult:
         """The parse of the current config (cached until a config object or a Node changes)."""

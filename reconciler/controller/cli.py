@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 from typing import Any
 
 from reconciler.controller.controller import Controller
-from reconciler.controller.keys import CONFIG, STATE, Key
+from reconciler.controller.keys import CONFIG, MEMBERLIST, STATE, Key
 from reconciler.controller.resources import COMMUNITIES, POOLS, STATES
 from reconciler.controller.state import ControllerSettings
 from reconciler.runtime.compact import compact_service, strip_bookkeeping
@@ -41,6 +42,7 @@ async def wire_controller(program: Program) -> None:
         registry=program.registry,
         exact=program.exact,
         clock=program.clock,
+        memberlist_secret=args.ml_secret_name,
     )
     program.store.subscribe(ctl.on_store_change)
     ns = args.namespace
@@ -57,6 +59,7 @@ async def wire_controller(program: Program) -> None:
         await program.store.wait_synced(SERVICES, NAMESPACES, POOLS, COMMUNITIES)
         queue.add(CONFIG)
         queue.add(STATE)
+        queue.add(MEMBERLIST)
         await run_workers(queue, ctl.reconcile, workers=1, name="controller", logger=log)
 
     async def finish_in_flight() -> None:
@@ -80,6 +83,11 @@ def register(sub: Any) -> None:
     p.add_argument("--metrics-host", dest="host", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     p.add_argument(
         "--health-port", type=int, default=None, help="serve /healthz, /readyz and /metrics on this port too"
+    )
+    p.add_argument(
+        "--ml-secret-name",
+        default=os.environ.get("METALLB_ML_SECRET_NAME") or "memberlist",
+        help="the speakers' memberlist Secret, created when missing (env METALLB_ML_SECRET_NAME; default %(default)s)",
     )
     add_leader_flags(p, default=True)
     p.set_defaults(handler=_main)

@@ -5,7 +5,8 @@ Level-triggered over a watch-fed Store. A change only marks a key dirty; each re
 * ``ConfigKey`` → ``ConfigReconciler`` (pools, communities, namespaces → the config in force);
 * ``ServiceKey`` → ``ServiceReconciler`` (one Service's addresses, status, annotation, Events);
 * ``PoolStatusKey`` → ``PoolStatusWriter`` (pool status counters, allocator gauges);
-* ``StateKey`` → ``ConfigurationStateWriter`` (ConfigurationState ``controller``).
+* ``StateKey`` → ``ConfigurationStateWriter`` (ConfigurationState ``controller``);
+* ``MemberlistKey`` → ``MemberlistSecretWriter`` (the speakers' shared key, created when missing).
 
 Nothing is decided before every watched kind has synced (the Store's synced flags), so the allocator can
 never hand out an address held by a Service it has not seen yet. ``metallb_k8s_client_updates_total`` counts
@@ -21,12 +22,22 @@ from prometheus_client import CollectorRegistry
 
 from reconciler.controller.config_reconciler import ConfigReconciler
 from reconciler.controller.config_state import ConfigurationStateWriter
-from reconciler.controller.keys import CONFIG, STATE, ConfigKey, Key, PoolStatusKey, ServiceKey, StateKey
+from reconciler.controller.keys import (
+    CONFIG,
+    STATE,
+    ConfigKey,
+    Key,
+    MemberlistKey,
+    PoolStatusKey,
+    ServiceKey,
+    StateKey,
+)
+from reconciler.controller.memberlist_secret import MemberlistSecretWriter
 from reconciler.controller.pool_status import PoolStatusWriter
 from reconciler.controller.ports import ObjectWriter, Recorder
 from reconciler.controller.resources import COMMUNITIES, POOLS, STATE_NAME, STATES, WATCHED
 from reconciler.controller.service_reconciler import ServiceReconciler
-from reconciler.controller.state import ControllerMetrics, ControllerSettings, ControllerState
+from reconciler.controller.state import ControllerMetrics, ControllerSettings, ControllerState, PendingCollector
 from reconciler.runtime.clock import Clock, RealClock
 from reconciler.runtime.metrics import ExactCounters
 from reconciler.runtime.resources import NAMESPACES, SERVICES, ResourceType
@@ -60,12 +71,14 @@ class Controller:
         exact: ExactCounters,
         logger: logging.Logger | None = None,
         clock: Clock | None = None,
+        memberlist_secret: str = "memberlist",
     ) -> None:
         self.store = store
         self.queue = queue
         self.settings = settings
         self.state = ControllerState()
         self.metrics = ControllerMetrics(registry, exact)
+        registry.register(PendingCollector(self.state))
         log = logger or logging.getLogger("pymetallb.controller")
         self.log = log
         enqueue = queue.add
@@ -76,6 +89,9 @@ class Controller:
         )
         self.pools = PoolStatusWriter(store, self.state, client, self.metrics, settings=settings)
         self.states = ConfigurationStateWriter(store, self.state, client, settings=settings, clock=wall)
+        self.memberlist = MemberlistSecretWriter(
+            client, namespace=settings.namespace, name=memberlist_secret, logger=log
+        )
 
     def on_store_change(self, res: ResourceType, key: str, old: Any, new: Any) -> None:
         """Store subscriber: mark the right key dirty. Never decides anything."""
@@ -106,6 +122,8 @@ class Controller:
                 return await self.pools.reconcile(key)
             if isinstance(key, StateKey):
                 return await self.states.reconcile(key)
+            if isinstance(key, MemberlistKey):
+                return await self.memberlist.reconcile(key)
         except Exception:
             if counted:
                 self.metrics.update_errors.labels().inc()

@@ -7,7 +7,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["CONFIG", "POOL_STATUS", "STATE", "ConfigKey", "Key", "PoolStatusKey", "ServiceKey", "StateKey"]
+__all__ = [
+    "CONFIG",
+    "MEMBERLIST",
+    "POOL_STATUS",
+    "STATE",
+    "ConfigKey",
+    "Key",
+    "MemberlistKey",
+    "PoolStatusKey",
+    "ServiceKey",
+    "StateKey",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,8 +43,14 @@ class StateKey:
     """Make ConfigurationState ``controller`` say what the last parse found."""
 
 
+@dataclass(frozen=True, slots=True)
+class MemberlistKey:
+    """Make sure the memberlist Secret exists."""
+
+
 CONFIG = ConfigKey()
+MEMBERLIST = MemberlistKey()
 POOL_STATUS = PoolStatusKey()
 STATE = StateKey()
 
-Key = ConfigKey | ServiceKey | PoolStatusKey | StateKey
+Key = ConfigKey | ServiceKey | PoolStatusKey | StateKey | MemberlistKey

@@ -58,6 +58,7 @@ class ServiceReconciler:
         if obj is None:
             released = st.alloc.release(name)
             st.pending.discard(name)
+            st.pending_reasons.pop(name, None)
             if released is not None:
                 self._retry_pending()
                 self.enqueue(POOL_STATUS)
@@ -71,13 +72,18 @@ class ServiceReconciler:
             namespace_labels=namespace_labels(self.store, view.namespace),
         )
         if not outcome.managed:
+            # No longer ours (type or class changed): it waits for nothing from us.
+            st.pending.discard(name)
+            st.pending_reasons.pop(name, None)
             return None
         await self._apply(obj, view, outcome)
         after = st.alloc.allocation(name)
         if outcome.pending is not None:
             st.pending.add(name)
+            st.pending_reasons[name] = outcome.pending
         else:
             st.pending.discard(name)
+            st.pending_reasons.pop(name, None)
         if before is not None and (after is None or set(after.ips) != set(before.ips)):
             self._retry_pending()
         if before != after:

@@ -2,20 +2,24 @@
 
 Invariants: ``config`` is the last config that parsed without errors (None before the first); the allocator's
 pools are ``config``'s; ``initialized`` becomes true once, after every Service re-claimed the addresses its
-status shows under the first good config; ``pending`` holds the Services waiting for an address.
+status shows under the first good config; ``pending`` holds the Services waiting for an address, and
+``pending_reasons`` why each waits (the same keys).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Gauge
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 from crds.config import Config
 from reconciler.core.allocator import Allocator
 from reconciler.runtime.metrics import ExactCounters
 
-__all__ = ["ControllerMetrics", "ControllerSettings", "ControllerState"]
+__all__ = ["ControllerMetrics", "ControllerSettings", "ControllerState", "PendingCollector"]
 
 
 @dataclass(frozen=True)
@@ -33,6 +37,7 @@ class ControllerState:
     config_errors: tuple[str, ...] = ()
     initialized: bool = False
     pending: set[str] = field(default_factory=set)
+    pending_reasons: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -60,3 +65,24 @@ class ControllerMetrics:
         self.update_errors = self.exact.counter(
             "metallb_k8s_client_update_errors_total", "Number of k8s object update failures"
         )
+
+
+class PendingCollector(Collector):
+    """``pymetallb_service_pending{service, reason}`` = 1 per Service waiting for an address, read at scrape time.
+
+    Ours (MetalLB has no such metric): the dashboard's "pending Services" table. ``reason`` is the message of the
+    Service's ``AllocationFailed`` condition; the series count is bounded by the pending Services.
+    """
+
+    def __init__(self, state: ControllerState) -> None:
+        self.state = state
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        g = GaugeMetricFamily(
+            "pymetallb_service_pending",
+            "1 while a LoadBalancer Service waits for an address; reason says why",
+            labels=["service", "reason"],
+        )
+        for name, reason in sorted(self.state.pending_reasons.items()):
+            g.add_metric([name, reason], 1.0)
+        yield g

@@ -244,9 +244,11 @@ class ApiClient:
         patch_type: PatchType = "merge",
         field_manager: str | None = None,
         force: bool = False,
+        dry_run: bool = False,
     ) -> dict[str, Any]:
         """PATCH an object or its subresource (``subresource="status"``). ``apply`` is server-side apply and needs a
-        ``field_manager``; ``force`` takes over fields owned by other managers (apply only)."""
+        ``field_manager``; ``force`` takes over fields owned by other managers (apply only). ``dry_run`` asks the
+        server to validate and admit (webhooks included) without storing anything."""
         content_type = _PATCH_CONTENT_TYPES.get(patch_type)
         if content_type is None:
             raise ValueError(f"unknown patch type {patch_type!r}; expected one of {sorted(_PATCH_CONTENT_TYPES)}")
@@ -257,6 +259,8 @@ class ApiClient:
         params: dict[str, str] = {}
         if field_manager:
             params["fieldManager"] = field_manager
+        if dry_run:
+            params["dryRun"] = "All"
         if patch_type == "apply":
             if not field_manager:
                 raise ValueError("server-side apply needs a field_manager")

@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import inspect
 import logging
 import os
 import signal
@@ -46,7 +47,7 @@ from reconciler.runtime.metrics import ExactCounters
 from reconciler.runtime.reflector import Reflector
 from reconciler.runtime.resources import ResourceType
 from reconciler.runtime.store import Store
-from reconciler.runtime.tasks import run_until_first_exits
+from reconciler.runtime.tasks import create_guarded_task, run_until_first_exits, stop_tasks
 
 __all__ = [
     "EXIT_FATAL",
@@ -196,6 +197,7 @@ class Program:
         self._stop_hooks: list[tuple[str, StopHook]] = []
         self.stopping = asyncio.Event()
         """Set when a stop signal arrived: long-running work should wind down."""
+        self._spawned: set[asyncio.Task[Any]] = set()
 
     def reflect(
         self,
@@ -228,6 +230,13 @@ class Program:
             coro.close()
             raise ValueError(f"root task {name!r} registered twice")
         self._roots[name] = coro
+
+    def spawn(self, coro: Coroutine[Any, Any, Any], name: str = "background") -> None:
+        """A short fire-and-forget task (e.g. an Event from a callback that cannot await): named, its failure
+        logged, cancelled when the program stops."""
+        task = create_guarded_task(coro, name=name, logger=self.log)
+        self._spawned.add(task)
+        task.add_done_callback(self._spawned.discard)
 
     def on_stop(self, name: str, hook: StopHook) -> None:
         """Run ``hook`` on SIGTERM/SIGINT before the roots are cancelled (hooks run in registration order)."""
@@ -264,12 +273,22 @@ class Program:
             except Exception:
                 self.log.exception("stop hook %s failed", name, extra={"op": "main", "event": "stopFailed"})
 
+    def discard(self) -> None:
+        """Close the roots that never ran (the body failed before ``run``): no never-awaited warnings."""
+        for coro in self._roots.values():
+            if inspect.getcoroutinestate(coro) == inspect.CORO_CREATED:
+                coro.close()
+        self._roots.clear()
+
     async def run(self) -> None:
         """Serve HTTP and run every root until one exits, a root fails, or a stop signal's hooks are done."""
         grace = float(getattr(self.args, "grace_period", 5.0))
         self.add_root("stop", self._stopper(grace))
-        async with self.http:
-            await run_until_first_exits(self._roots, logger=self.log)
+        try:
+            async with self.http:
+                await run_until_first_exits(self._roots, logger=self.log)
+        finally:
+            await stop_tasks(list(self._spawned), logger=self.log)
 
 
 Body = Callable[[Program], Awaitable[None]]
@@ -324,6 +343,8 @@ def run_program(args: argparse.Namespace, body: Body, *, name: str) -> int:
             sys.stderr.write(f"pymetallb {name}: internal error: {exc}\n")
             return EXIT_FATAL
         finally:
+            if holder:
+                holder[0].discard()
             with contextlib.suppress(Exception):
                 await client.close()
         log.info("stopped", extra={"op": "main", "event": "stopped"})

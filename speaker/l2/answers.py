@@ -19,8 +19,9 @@ Promises:
   the MAC in its option.
 - Echo: with ``answer_ping``, an ICMP/ICMPv6 echo request to an IP we answer for on this interface, sent to
   our MAC, gets an echo reply from that IP back to the sender's MAC (the kernel never sees the VIP).
-- Duplicates: an ARP packet whose sender IP, or a Neighbor Advertisement whose target, is an IP we answer for
-  on this interface, sent from a MAC that is none of ours, is a ``DuplicateAnnouncer`` (and is not answered).
+- Duplicates: an ARP packet whose sender IP, a Neighbor Advertisement whose target, or a Neighbor
+  Solicitation whose source is an IP we answer for on this interface, sent from a MAC that is none of ours,
+  is a ``DuplicateAnnouncer`` (and is not answered).
 - Frames sent by any of our own interfaces are ignored (``FROM_OURSELVES``), so two of our interfaces on one
   segment never report each other as duplicates.
 """
@@ -199,6 +200,9 @@ def _arp(view: PortView, eth: Ethernet, arp: Arp) -> Reply:
 
 
 def _solicitation(view: PortView, eth: Ethernet, ip6: Ipv6, ns: NeighborSolicitation) -> Reply:
+    if ip6.src in view.owned:
+        # A host that sends from our IP holds it: the IPv6 twin of an ARP request with our IP as sender.
+        return Reply((), DuplicateAnnouncer(ip6.src, view.name, ns.source_ll or eth.src))
     if ip6.hop_limit != ND_HOP_LIMIT:
         return Reply((), Dropped(DropReason.HOP_LIMIT, view.name, ns.target))
     if not eth.dst[0] & 1 and eth.dst != view.mac:

@@ -21,8 +21,8 @@ Promises:
   or a change of an IP's interfaces). Nothing is sent on withdrawal (upstream neither).
 - An interface that goes down, gains a master, or disappears stops answering at the next netlink event; a new
   eligible one starts, and owned IPs are re-announced on it.
-- Each socket carries a classic BPF filter (ARP, IPv4/ICMP, IPv6/ICMPv6) attached before it is bound, so the
-  loop is not woken by other traffic, and ignores its own outgoing frames (PACKET_IGNORE_OUTGOING, and the
+- Each socket carries a classic BPF filter (ARP, IPv4/ICMP, IPv6/ICMPv6, untagged) attached before it is
+  bound, so the loop is not woken by other traffic, and ignores its own outgoing frames (PACKET_IGNORE_OUTGOING, and the
   packet type as a fallback for kernels before 4.20).
 - Only CAP_NET_RAW is needed (raw packet sockets, PACKET_ADD_MEMBERSHIP on them); nothing here changes
   addresses, routes or links.
@@ -91,21 +91,26 @@ SO_ATTACH_FILTER = 26
 RECV_BATCH = 64  # frames handled per wake-up before yielding to the loop
 RCVBUF = 1 << 20  # room for an ARP storm while the loop is busy
 
-# Classic BPF: accept ARP, IPv4 whose protocol is ICMP, IPv6 whose next header is ICMPv6; drop the rest.
+# Classic BPF: accept ARP, IPv4 whose protocol is ICMP, IPv6 whose next header is ICMPv6; drop the rest, and
+# drop frames whose VLAN tag the NIC stripped into metadata: a socket on the parent device sees its VLAN
+# sub-interfaces' traffic that way, and an answer sent untagged would land on the wrong VLAN.
 # (code, jt, jf, k); jumps are relative to the next instruction. Offsets: EtherType at 12, IPv4 protocol at
-# 14+9=23, IPv6 next header at 14+6=20.
-_BPF_LDH_ABS, _BPF_LDB_ABS, _BPF_JEQ_K, _BPF_RET_K = 0x28, 0x30, 0x15, 0x06
+# 14+9=23, IPv6 next header at 14+6=20. SKF_AD_OFF (-0x1000) + SKF_AD_VLAN_TAG_PRESENT (48): <linux/filter.h>.
+_BPF_LDW_ABS, _BPF_LDH_ABS, _BPF_LDB_ABS, _BPF_JEQ_K, _BPF_RET_K = 0x20, 0x28, 0x30, 0x15, 0x06
+_SKF_AD_VLAN_TAG_PRESENT = (-0x1000 + 48) & 0xFFFFFFFF
 BPF_PROGRAM: tuple[tuple[int, int, int, int], ...] = (
-    (_BPF_LDH_ABS, 0, 0, 12),  # 0: A = EtherType
-    (_BPF_JEQ_K, 6, 0, 0x0806),  # 1: ARP → accept
-    (_BPF_JEQ_K, 0, 2, 0x0800),  # 2: IPv4 → 3, else → 5
-    (_BPF_LDB_ABS, 0, 0, 23),  # 3: A = IPv4 protocol
-    (_BPF_JEQ_K, 3, 4, 1),  # 4: ICMP → accept, else drop
-    (_BPF_JEQ_K, 0, 3, 0x86DD),  # 5: IPv6 → 6, else drop
-    (_BPF_LDB_ABS, 0, 0, 20),  # 6: A = IPv6 next header
-    (_BPF_JEQ_K, 0, 1, 58),  # 7: ICMPv6 → accept, else drop
-    (_BPF_RET_K, 0, 0, 0x40000),  # 8: accept (up to 256 KiB)
-    (_BPF_RET_K, 0, 0, 0),  # 9: drop
+    (_BPF_LDW_ABS, 0, 0, _SKF_AD_VLAN_TAG_PRESENT),  # 0: A = 1 if the frame carried an offloaded VLAN tag
+    (_BPF_JEQ_K, 0, 9, 0),  # 1: untagged → 2, else drop
+    (_BPF_LDH_ABS, 0, 0, 12),  # 2: A = EtherType
+    (_BPF_JEQ_K, 6, 0, 0x0806),  # 3: ARP → accept
+    (_BPF_JEQ_K, 0, 2, 0x0800),  # 4: IPv4 → 5, else → 7
+    (_BPF_LDB_ABS, 0, 0, 23),  # 5: A = IPv4 protocol
+    (_BPF_JEQ_K, 3, 4, 1),  # 6: ICMP → accept, else drop
+    (_BPF_JEQ_K, 0, 3, 0x86DD),  # 7: IPv6 → 8, else drop
+    (_BPF_LDB_ABS, 0, 0, 20),  # 8: A = IPv6 next header
+    (_BPF_JEQ_K, 0, 1, 58),  # 9: ICMPv6 → accept, else drop
+    (_BPF_RET_K, 0, 0, 0x40000),  # 10: accept (up to 256 KiB)
+    (_BPF_RET_K, 0, 0, 0),  # 11: drop
 )
 
 
@@ -289,7 +294,8 @@ class L2Responder:
     requests for owned IPs; ``subnet_only``: answer for an IP only on interfaces holding an address in a prefix
     that contains it (off by default: MetalLB answers on every interface, metallb#277); ``on_event``: called
     with every :class:`~speaker.l2.answers.Event` (answers, drops with reason, duplicate announcers) and
-    :class:`InterfacesChanged`; it must not block. ``clock`` is monotonic seconds (``first_gratuitous_at``).
+    :class:`InterfacesChanged`; it must not block. ``clock`` is monotonic seconds (``first_gratuitous_at``);
+    ``gratuitous`` replaces upstream's 1.1 s / 5 s schedule (tests).
     """
 
     def __init__(
@@ -303,6 +309,7 @@ class L2Responder:
         scanner: Callable[[], Any] = scan,
         rescan_every: float = 10.0,
         clock: Callable[[], float] = time.monotonic,
+        gratuitous: GratuitousSchedule[IPAddress] | None = None,
     ) -> None:
         self._exclude = exclude
         self._answer_ping = answer_ping
@@ -310,13 +317,15 @@ class L2Responder:
         self._on_event = on_event
         self._link_factory = link_factory
         self._clock = clock
-        self._watcher = InterfaceWatcher(self._interfaces_changed, rescan_every=rescan_every, scanner=scanner)
+        self._watcher = InterfaceWatcher(
+            self._interfaces_changed, rescan_every=rescan_every, scanner=scanner, exclude=exclude
+        )
         self.state = ResponderState.UNOPENED
         self.stats = L2Stats(Counter(), Counter(), Counter())
         self._desired: dict[IPAddress, frozenset[str] | None] = {}
         self._ports: dict[str, _Port] = {}
         self._inventory: Mapping[str, Interface] = {}
-        self._schedule: GratuitousSchedule[IPAddress] = GratuitousSchedule()
+        self._schedule: GratuitousSchedule[IPAddress] = gratuitous or GratuitousSchedule()
         self._first_gratuitous: dict[IPAddress, float] = {}
         self._awaiting_first: set[IPAddress] = set()
         self._timer: asyncio.TimerHandle | None = None
@@ -420,10 +429,14 @@ class L2Responder:
     def _interfaces_changed(self, inventory: Mapping[str, Interface]) -> None:
         if self.state is not ResponderState.OPENED:
             return
-        before = {name: port.view.owned for name, port in self._ports.items()}
+        before = {name: (port.view.owned, port.view.mac) for name, port in self._ports.items()}
         self._sync_ports(inventory)
         now = self._clock()
-        fresh = {ip for name, port in self._ports.items() for ip in port.view.owned - before.get(name, frozenset())}
+        fresh: set[IPAddress] = set()
+        for name, port in self._ports.items():
+            owned, mac = before.get(name, (frozenset(), b""))
+            # A new port, or one whose MAC changed, must tell the LAN about every IP it answers for.
+            fresh |= port.view.owned if mac != port.view.mac else port.view.owned - owned
         for ip in fresh:
             self._start_announcing(ip, now)
         self._spam()

@@ -4,8 +4,12 @@
   with crds/*.yaml applied and Established; stopped at the end of the session, also when tests fail.
   `.kubeconfig`, `.kubectl(*args, check=True, input=None)`, `.restart()`, `.server`, `.port`.
 - `namespace`: a fresh namespace per test, deleted afterwards.
+- `netns_apiserver` (session, started by the first test that asks for it): a second test apiserver, with its own
+  data dir and crds/*.yaml applied, bound to `netlab.APISERVER_V4` (203.0.113.254 on the root namespace's `lo`)
+  so that lab hosts given `lab.uplink(host)` reach it at `.server` with `.kubeconfig`.
+- `lab`: a `netlab.Lab` of network namespaces for the test, closed afterwards (as in tests/component/).
 
-Without the binaries (`make testenv` not run) e2e tests are skipped, or fail when CI=true.
+Without the binaries (`make testenv` not run), root or `ip`, these tests are skipped, or fail when CI=true.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "testenv"))
 
+from netlab import APISERVER_V4, Lab, ensure_apiserver_address, missing_requirements  # noqa: E402
 from testenv_server import DEFAULT_BIN_DIR, TestAPIServer, missing_binaries  # noqa: E402
 
 CRD_DIR = REPO / "crds"
@@ -46,6 +51,37 @@ def apiserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestAPIServe
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def netns_apiserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestAPIServer]:
+    """A test apiserver that network namespaces reach: bound to APISERVER_V4, which `Lab.uplink` routes to."""
+    why = missing_requirements()
+    if why:
+        _unavailable(why)
+    missing = missing_binaries(DEFAULT_BIN_DIR)
+    if missing:
+        _unavailable(f"{', '.join(missing)} not built in {DEFAULT_BIN_DIR}: run `make testenv`")
+    ensure_apiserver_address()
+    server = TestAPIServer(
+        data_dir=tmp_path_factory.mktemp("netns-apiserver"), bin_dir=DEFAULT_BIN_DIR, bind_address=APISERVER_V4
+    )
+    server.start()
+    try:
+        server.apply_crds(CRD_DIR)
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def lab(request: pytest.FixtureRequest) -> Iterator[Lab]:
+    """Network namespaces for this test (tests/netlab.py); every process and namespace is gone afterwards."""
+    why = missing_requirements()
+    if why:
+        _unavailable(why)
+    with Lab(request.node.name[:6].replace("_", "")) as lab:
+        yield lab
 
 
 def _namespace_name(nodeid: str) -> str:

@@ -4,6 +4,9 @@
 Prints exactly one line `KUBECONFIG=<path>` on stdout when the server is ready and the CRDs
 (crds/*.yaml, if any) are Established; everything else goes to stderr. Ctrl-C or SIGTERM
 stops the server cleanly. The data dir is wiped at start unless --keep is given.
+--bind-address (default 127.0.0.1) is where the server listens and what the kubeconfig
+names; it must be an address of this host (e.g. 192.0.2.1 added to `lo`, which network
+namespaces uplinked by tests/netlab.py reach).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from testenv_server import TestAPIServer, TestEnvError
+from testenv_server import DEFAULT_BIND_ADDRESS, TestAPIServer, TestEnvError
 
 
 class _Stop(Exception):
@@ -35,13 +38,14 @@ def main() -> int:
     p.add_argument("--data-dir", default=".testenv/cluster")
     p.add_argument("--crds", default="crds", help="directory whose *.yaml are applied")
     p.add_argument("--port", type=int, default=0)
+    p.add_argument("--bind-address", default=DEFAULT_BIND_ADDRESS, help="IP to serve on (default %(default)s)")
     p.add_argument("--keep", action="store_true", help="keep the data of a previous run")
     args = p.parse_args()
 
     data_dir = Path(args.data_dir).resolve()
     if data_dir.exists() and not args.keep:
         shutil.rmtree(data_dir)
-    server = TestAPIServer(data_dir=data_dir, bin_dir=args.bin_dir, port=args.port)
+    server = TestAPIServer(data_dir=data_dir, bin_dir=args.bin_dir, port=args.port, bind_address=args.bind_address)
 
     signal.signal(signal.SIGINT, _raise_stop)
     signal.signal(signal.SIGTERM, _raise_stop)

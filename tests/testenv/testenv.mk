@@ -6,6 +6,8 @@
 #   make cluster   run the test apiserver in the foreground, apply crds/*.yaml,
 #                  print KUBECONFIG=<path> when ready; Ctrl-C stops it.
 #                  CLUSTER_KEEP=1 keeps the data of the previous run.
+#                  CLUSTER_BIND=IP serves on IP instead of 127.0.0.1 (an
+#                  address of this host, e.g. 192.0.2.1 on lo for namespaces).
 #
 # See docs/testing.md. Go module and build caches stay where Go puts them
 # (GOMODCACHE, GOCACHE); only the two binaries land in .testenv/.
@@ -46,4 +48,4 @@ $(TESTENV_BIN)/kubectl: $(TESTENV_GOMOD) $(TESTENV_DIR)/testenv.mk
 
 cluster: testenv
 	@$(TESTENV_PYTHON) $(TESTENV_DIR)/cluster.py --bin-dir $(TESTENV_BIN) --data-dir .testenv/cluster \
-		--crds crds $(if $(CLUSTER_KEEP),--keep)
+		--crds crds $(if $(CLUSTER_KEEP),--keep) $(if $(CLUSTER_BIND),--bind-address $(CLUSTER_BIND))

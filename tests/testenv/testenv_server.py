@@ -8,6 +8,10 @@ imports it (tests/e2e/conftest.py puts this directory on sys.path).
     server.kubectl("get", "ns")    # CompletedProcess; raises KubectlError on failure
     server.restart()               # same data dir, same port: the kubeconfig stays valid
     server.stop()                  # SIGTERM, then SIGKILL after a timeout
+
+`bind_address` (default 127.0.0.1) is where the server listens and what its kubeconfig names; it must already
+be an address of this host (tests/netlab.py `ensure_apiserver_address()` puts 192.0.2.1 on `lo` for servers
+that network namespaces reach).
 """
 
 from __future__ import annotations
@@ -23,7 +27,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_BIN_DIR = REPO / ".testenv" / "bin"
 BINARIES = ("test-apiserver", "kubectl")
-READY_RE = re.compile(r"^READY kubeconfig=(?P<kubeconfig>\S+) server=(?P<server>https://[^\s:]+:(?P<port>\d+))$")
+# The host is an IPv4 address, a name, or a bracketed IPv6 address (https://[2001:db8::1]:6443).
+READY_RE = re.compile(
+    r"^READY kubeconfig=(?P<kubeconfig>\S+) server=(?P<server>https://(?P<host>\[[0-9a-fA-F:.]+\]|[^\s:/\[\]]+)"
+    r":(?P<port>\d+))$"
+)
+DEFAULT_BIND_ADDRESS = "127.0.0.1"
 
 
 class TestEnvError(RuntimeError):
@@ -53,10 +62,12 @@ class TestAPIServer:
         bin_dir: Path | str = DEFAULT_BIN_DIR,
         port: int = 0,
         extra_args: Sequence[str] = (),
+        bind_address: str = DEFAULT_BIND_ADDRESS,
     ) -> None:
         self.bin_dir = Path(bin_dir).resolve()
         self.data_dir = Path(data_dir).resolve()
         self.port = port
+        self.bind_address = bind_address
         self.extra_args = list(extra_args)
         self.kubeconfig = self.data_dir / "kubeconfig"
         self.server = ""
@@ -83,6 +94,7 @@ class TestAPIServer:
             str(self.bin_dir / "test-apiserver"),
             f"--data-dir={self.data_dir}",
             f"--kubeconfig-out={self.kubeconfig}",
+            f"--bind-address={self.bind_address}",
             f"--port={self.port}",
             # We hold the write end of its stdin: if this process dies, however it dies, the pipe
             # closes and the server shuts down instead of lingering. (PR_SET_PDEATHSIG would tie the
@@ -143,7 +155,7 @@ class TestAPIServer:
         return proc.returncode
 
     def restart(self, timeout: float = 90.0) -> None:
-        """Stop and start again on the same data dir and port (clients' kubeconfig stays valid)."""
+        """Stop and start again on the same data dir, bind address and port (clients' kubeconfig stays valid)."""
         self.stop()
         self.start(timeout=timeout)
 

@@ -108,9 +108,10 @@ def _hold_time(text: str | None) -> float:
 
 
 def _keepalive_time(hold: float, text: str | None) -> float:
-    """v0.12 ``parseKeepaliveTime``: hold/3 when unset, else truncated to whole seconds."""
+    """v0.12 ``parseKeepaliveTime``: hold/3 when unset (a ``time.Duration``, so whole nanoseconds, truncated),
+    else truncated to whole seconds."""
     if text is None or text == "":
-        return hold / 3
+        return round(hold * 1e9) // 3 / 1e9
     return float(int(go_duration_seconds(text)))
 
 

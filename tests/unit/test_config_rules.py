@@ -2,39 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
-import yaml
+from config_helpers import errors, resources
 
 from crds.config import ClusterResources, LabeledObject, ParseOptions, SecretInfo, parse_config
 from crds.errors import TransientConfigError
-from crds.types import BFDProfile, BGPAdvertisement, BGPPeer, Community, IPAddressPool, L2Advertisement
-
-KINDS: dict[str, tuple[type[Any], str]] = {
-    "IPAddressPool": (IPAddressPool, "pools"),
-    "BGPPeer": (BGPPeer, "peers"),
-    "BFDProfile": (BFDProfile, "bfd_profiles"),
-    "BGPAdvertisement": (BGPAdvertisement, "bgp_advertisements"),
-    "L2Advertisement": (L2Advertisement, "l2_advertisements"),
-    "Community": (Community, "communities"),
-}
-
-
-def resources(text: str, **extra: Any) -> ClusterResources:
-    groups: dict[str, list[Any]] = {}
-    for doc in yaml.safe_load_all(text):
-        cls, field = KINDS[doc.pop("kind")]
-        name = doc.pop("name")
-        groups.setdefault(field, []).append(cls.model_validate({"metadata": {"name": name, "namespace": "m"}, **doc}))
-    return ClusterResources(**{k: tuple(v) for k, v in groups.items()}, **extra)
-
-
-def errors(text: str, mode: str | None = "native", **extra: Any) -> list[str]:
-    result = parse_config(resources(text, **extra), ParseOptions(bgp_mode=mode))  # type: ignore[arg-type]
-    assert (result.config is None) == bool(result.errors)
-    return [e.line() for e in result.errors]
-
+from crds.types import BFDProfile
 
 POOL = "kind: IPAddressPool\nname: {name}\nspec: {{addresses: {addrs}}}\n"
 
@@ -126,8 +99,8 @@ CASES = [
         "    serviceSelectors: [{matchLabels: {a: b}}, {matchLabels: {a: b}}]",
         "native",
         [
-            "IPAddressPool/a: parsing address pool a: duplicate definition of serviceSelectors "
-            '"&LabelSelector{MatchLabels:map[string]string{a: b,},MatchExpressions:[]LabelSelectorRequirement{},}"'
+            # Go's %q of a LabelSelector value: String() has a pointer receiver, so fmt prints the struct.
+            'IPAddressPool/a: parsing address pool a: duplicate definition of serviceSelectors {map["a":"b"] []}'
         ],
         id="pool-duplicate-service-selectors",
     ),
@@ -188,15 +161,18 @@ CASES = [
     pytest.param(
         "kind: BGPPeer\nname: p\nspec: {myASN: 1, peerASN: 2, peerAddress: 1.2.3.4, holdTime: 2s}",
         "native",
-        ['BGPPeer/p: parsing peer p invalid BGPPeer timers: invalid hold time "2s": must be 0 or >=3s'],
+        [
+            "BGPPeer/p: parsing peer p invalid BGPPeer timers: invalid hold time "
+            '"&Duration{Duration:2s,}": must be 0 or >=3s'
+        ],
         id="peer-hold-time-too-short",
     ),
     pytest.param(
         "kind: BGPPeer\nname: p\nspec: {myASN: 1, peerASN: 2, peerAddress: 1.2.3.4, holdTime: 30s, keepaliveTime: 40s}",
         "frr",
         [
-            'BGPPeer/p: parsing peer p invalid BGPPeer timers: invalid keepaliveTime "40s", must be lower than '
-            'holdTime "30s"'
+            "BGPPeer/p: parsing peer p invalid BGPPeer timers: invalid keepaliveTime "
+            '"&Duration{Duration:40s,}", must be lower than holdTime "&Duration{Duration:30s,}"'
         ],
         id="peer-keepalive-above-hold",
     ),
@@ -409,8 +385,8 @@ CASES = [
         "kind: L2Advertisement\nname: l\nspec: {nodeSelectors: [{matchExpressions: [{key: a, operator: Is}]}]}",
         "native",
         [
-            'L2Advertisement/l: invalid label selector "Is" is not a valid label selector operator; failed to parse '
-            "node selector for l"
+            'L2Advertisement/l: "Is" is not a valid label selector operator; invalid label selector '
+            "{map[] [{a Is []}]}; failed to parse node selector for l"
         ],
         id="l2-invalid-selector-operator",
     ),
@@ -543,4 +519,59 @@ def test_the_object_under_review_is_named_as_the_newcomer() -> None:
     reviewed = parse_config(resources(text), ParseOptions(bgp_mode=None, last=("IPAddressPool", "bad")))
     assert [e.line() for e in reviewed.errors] == [
         'IPAddressPool/bad: CIDR "10.0.0.1/32" in pool "bad" overlaps with already defined CIDR "10.0.0.0/30"'
+    ]
+
+
+def test_bfd_echo_is_reported_for_every_ipv6_pool_not_only_the_first() -> None:
+    text = (
+        POOL.format(name="a", addrs='["fc00::/124"]')
+        + "---\n"
+        + POOL.format(name="b", addrs='["fc00:1::/124"]')
+        + "---\nkind: BGPAdvertisement\nname: x\nspec: {}\n---\nkind: BFDProfile\nname: echo\nspec: {echoMode: true}\n"
+        "---\nkind: BGPPeer\nname: p\nspec: {myASN: 1, peerASN: 2, peerAddress: 1.2.3.4, bfdProfile: echo}"
+    )
+    assert errors(text, "frr") == [
+        f"IPAddressPool/{pool}: pool {pool} has bgpadvertisement x which references peer p which has bfd echo "
+        "enabled, which is not possible"
+        for pool in ("a", "b")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("module", "name", "text"),
+    [
+        pytest.param("crds.config._pools", "parse_entry", POOL.format(name="a", addrs='["10.0.0.0/24"]'), id="pool"),
+        pytest.param(
+            "crds.config._peers",
+            "parse_ip",
+            "kind: BGPPeer\nname: p\nspec: {myASN: 1, peerASN: 2, peerAddress: 1.2.3.4}",
+            id="peer",
+        ),
+        pytest.param(
+            "crds.config._advertisements",
+            "parse_community",
+            "kind: BGPAdvertisement\nname: x\nspec: {communities: ['1:2']}",
+            id="bgp-advertisement",
+        ),
+    ],
+)
+def test_a_bug_inside_the_parser_is_raised_not_reported_as_a_config_error(
+    monkeypatch: pytest.MonkeyPatch, module: str, name: str, text: str
+) -> None:
+    """A ValueError from our own code or a library is a bug: it must not reach a user as MetalLB's text."""
+
+    def broken(*_: object) -> None:
+        raise ValueError("bug")
+
+    monkeypatch.setattr(f"{module}.{name}", broken)
+    with pytest.raises(ValueError, match=r"^bug$"):
+        parse_config(resources(text))
+
+
+def test_equal_bgp_advertisements_are_reported_by_position() -> None:
+    adv = "kind: BGPAdvertisement\nname: {name}\nspec: {{localPref: 1}}\n"
+    text = "---\n".join([adv.format(name="x"), adv.format(name="w"), adv.format(name="x")])
+    assert errors(text, "frr") == [
+        'BGPAdvertisement/x: duplicate definition of BGPAdvertisement "x"',
+        "BGPAdvertisement/x: duplicate definition of bgpadvertisements. advertisement 2 and 3 are equal",
     ]

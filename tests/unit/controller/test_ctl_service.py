@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry
 from reconciler.controller.config_reconciler import ConfigReconciler
 from reconciler.controller.keys import CONFIG, POOL_STATUS, Key, ServiceKey
 from reconciler.controller.service_reconciler import ServiceReconciler
-from reconciler.controller.state import ControllerMetrics, ControllerSettings, ControllerState
+from reconciler.controller.state import ControllerMetrics, ControllerSettings, ControllerState, PendingCollector
 from reconciler.runtime.clock import FakeClock
 from reconciler.runtime.metrics import ExactCounters
 from reconciler.runtime.resources import SERVICES
@@ -113,3 +113,19 @@ async def test_the_status_patch_carries_the_resource_version_of_the_metadata_pat
     (_, _, _, meta_sub, _), (_, _, _, status_sub, status) = w.api.writes
     assert meta_sub is None and status_sub == "status"
     assert status["metadata"] == {"resourceVersion": "100"}, "the version the metadata patch returned"
+
+
+async def test_a_waiting_service_is_exported_with_its_reason_until_it_gets_an_ip() -> None:
+    w = World([pool("a", "10.0.0.0/32")], [svc("one", ingress=("10.0.0.0",)), svc("two")])
+    registry = CollectorRegistry()
+    registry.register(PendingCollector(w.state))
+    await w.load()
+    await w.services.reconcile(ServiceKey("default/two"))
+    labels = {"service": "default/two", "reason": 'no available IPs in pool "a"'}
+    assert registry.get_sample_value("pymetallb_service_pending", labels) == 1.0
+    w.store.apply(SERVICES, "DELETED", w.store.get(SERVICES, "default/one") or {})
+    await w.services.reconcile(ServiceKey("default/one"))
+    await w.services.reconcile(ServiceKey("default/two"))
+    assert w.status_ips("two") == ["10.0.0.0"]
+    assert registry.get_sample_value("pymetallb_service_pending", labels) is None
+    assert w.state.pending_reasons == {}

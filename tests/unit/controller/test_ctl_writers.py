@@ -83,3 +83,21 @@ async def test_configuration_state_that_already_says_it_is_not_written_again() -
     writes = len(api.writes)
     await writer.reconcile(STATE)
     assert len(api.writes) == writes
+
+
+async def test_the_memberlist_secret_is_created_once_in_metallbs_format_and_never_replaced() -> None:
+    import base64
+
+    from reconciler.controller.keys import MEMBERLIST
+    from reconciler.controller.memberlist_secret import MemberlistSecretWriter, new_secret_key
+
+    api = FakeApi()
+    writer = MemberlistSecretWriter(api, namespace=NS, name="memberlist")
+    await writer.reconcile(MEMBERLIST)
+    secret = api.objects[("secrets", NS, "memberlist")]
+    key = base64.b64decode(secret["data"]["secretkey"]).decode()
+    assert len(key) == 22 and "=" not in key, "16 bytes in base64 without padding"
+    assert len(base64.b64decode(key + "==")) == 16
+    await writer.reconcile(MEMBERLIST)
+    assert [w[0] for w in api.writes] == ["create"], "an existing Secret is left alone"
+    assert new_secret_key() != new_secret_key()

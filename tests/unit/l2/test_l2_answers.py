@@ -159,6 +159,11 @@ def test_another_mac_advertising_our_ipv6_is_a_duplicate_announcer() -> None:
     assert respond(view(), frame) == Reply((), DuplicateAnnouncer(VIP6, "eth0", INTRUDER_MAC))
 
 
+def test_a_host_soliciting_from_our_ipv6_is_a_duplicate_announcer() -> None:
+    reply = respond(view(), ns_frame(target=IPv6Address("2001:db8::2"), src=VIP6))
+    assert reply == Reply((), DuplicateAnnouncer(VIP6, "eth0", CLIENT_MAC))
+
+
 def ping4(dst: IPv4Address = VIP4, eth_dst: bytes = OUR_MAC) -> bytes:
     echo = IcmpEcho(IcmpType.ECHO_REQUEST, 77, 3, b"payload-bytes")
     return Ethernet(

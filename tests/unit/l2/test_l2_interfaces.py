@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import struct
 from collections.abc import Mapping
 from dataclasses import replace
 from ipaddress import IPv4Address, IPv6Address
@@ -17,6 +18,7 @@ from speaker.l2.interfaces import (
     Interface,
     InterfaceWatcher,
     compile_exclusions,
+    concerns_us,
     ineligible,
     load_exclusions,
     serves,
@@ -110,3 +112,36 @@ def test_the_watcher_calls_back_only_when_the_inventory_changes() -> None:
 
     asyncio.run(asyncio.wait_for(main(), 10))
     assert seen == [{"eth0": replace(ETH0, up=False)}]
+
+
+def _nlmsg(kind: int, body: bytes) -> bytes:
+    length = 16 + len(body)
+    return struct.pack("=IHHII", length, kind, 0, 0, 0) + body + b"\0" * (-length % 4)
+
+
+def _link(kind: int, name: str) -> bytes:
+    raw = name.encode() + b"\0"
+    attr = struct.pack("=HH", 4 + len(raw), 3) + raw + b"\0" * (-len(raw) % 4)
+    return _nlmsg(kind, struct.pack("=BxHiII", 0, 1, 7, 0, 0) + attr)
+
+
+def _addr(kind: int, index: int) -> bytes:
+    return _nlmsg(kind, struct.pack("=BBBBi", 10, 64, 0, 0, index))
+
+
+@pytest.mark.parametrize(
+    ("data", "relevant"),
+    [
+        pytest.param(_link(16, "veth1a2b"), False, id="new-veth-is-ignored"),
+        pytest.param(_link(17, "cali12") + _link(16, "lxc9"), False, id="pod-churn-is-ignored"),
+        pytest.param(_link(16, "eth1"), True, id="new-eth1-matters"),
+        pytest.param(_link(16, "veth1") + _link(16, "eth1"), True, id="one-relevant-message-is-enough"),
+        pytest.param(_addr(20, 9), False, id="address-on-a-known-excluded-interface"),
+        pytest.param(_addr(21, 2), True, id="address-on-eth0"),
+        pytest.param(_addr(20, 99), True, id="address-on-an-unknown-index"),
+        pytest.param(_link(16, "veth1")[:-3], True, id="truncated-counts-as-relevant"),
+        pytest.param(b"\x01\x02", True, id="garbage-counts-as-relevant"),
+    ],
+)
+def test_netlink_notifications_about_excluded_interfaces_do_not_trigger_a_scan(data: bytes, relevant: bool) -> None:
+    assert concerns_us(data, DEFAULTS, {2: "eth0", 9: "veth9"}) is relevant

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from cryptography import x509
+from prometheus_client import CollectorRegistry
 from wh_helpers import pool, review, state_with
 
 from webhooks.certs import issue_serving, new_ca
@@ -53,7 +54,10 @@ async def test_reviews_health_and_rotation_over_tls(tmp_path: Path) -> None:
     files = FileCerts(CertFiles(tmp_path), serving)
     assert files.step() and files.ready
     ready = {"v": False}
-    server = webhook_server(state_with(), serving.context, is_ready=lambda: ready["v"], host="127.0.0.1", port=0)
+    registry = CollectorRegistry()
+    server = webhook_server(
+        state_with(), serving.context, is_ready=lambda: ready["v"], host="127.0.0.1", port=0, registry=registry
+    )
     async with server:
         port = server.port
         assert (await _request(port, ca.cert_pem, "GET", "/healthz"))[:2] == (200, b"ok\n")
@@ -71,6 +75,16 @@ async def test_reviews_health_and_rotation_over_tls(tmp_path: Path) -> None:
         status, out, _ = await _request(port, ca.cert_pem, "POST", "/convert", b"not json")
         assert (status, json.loads(out)) == (400, {"error": "body is not JSON: JSONDecodeError"})
         assert (await _request(port, ca.cert_pem, "POST", "/nope", b"{}"))[0] == 404
+        counted = {
+            (s.labels["path"], s.labels["result"]): s.value
+            for m in registry.collect()
+            for s in m.samples
+            if s.name == "pymetallb_webhook_reviews_total"
+        }
+        assert counted == {
+            ("/validate-metallb-io-v1beta1-ipaddresspool", "denied"): 1.0,
+            ("/convert", "badRequest"): 1.0,
+        }
 
         # A mismatched pair is refused and the old certificate keeps serving.
         second = issue_serving(ca, ["127.0.0.1"], NOW)

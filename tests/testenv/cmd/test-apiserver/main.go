@@ -1,18 +1,28 @@
 // Command test-apiserver runs a real kube-apiserver and an embedded etcd in one
 // process, for pymetallb's end-to-end tests.
 //
-//	test-apiserver --data-dir DIR [--port N] [--kubeconfig-out PATH] [-- kube-apiserver flags...]
+//	test-apiserver --data-dir DIR [--bind-address IP] [--port N] [--kubeconfig-out PATH] [-- kube-apiserver flags...]
 //
 // Everything that must survive a restart lives in --data-dir: the etcd data,
 // the CA, the serving and admin certificates, the service-account key and the
-// port that was used. A restart with the same --data-dir (and --port 0 or the
-// same --port) therefore serves the same objects on the same URL with the same
-// credentials, so a kubeconfig written earlier stays valid.
+// port that was used. A restart with the same --data-dir and --bind-address
+// (and --port 0 or the same --port) therefore serves the same objects on the
+// same URL with the same credentials, so a kubeconfig written earlier stays
+// valid.
+//
+// --bind-address (default 127.0.0.1) is the one address kube-apiserver listens
+// on and the host of the kubeconfig's server URL; a network namespace reaches
+// the server through it (tests/netlab.py uplinks a namespace to 192.0.2.1).
+// The serving certificate always names 127.0.0.1, ::1 and localhost, plus the
+// bind address; a data dir whose certificate lacks the bind address gets a new
+// serving certificate from the same CA, so the admin credentials stay valid.
 //
 // Once /readyz is ok and the "default" namespace exists, it writes an admin
 // kubeconfig and prints one line on stdout:
 //
-//	READY kubeconfig=PATH server=https://127.0.0.1:PORT
+//	READY kubeconfig=PATH server=https://BIND-ADDRESS:PORT
+//
+// (an IPv6 bind address is bracketed: https://[2001:db8::1]:PORT).
 //
 // SIGTERM or SIGINT shuts kube-apiserver down gracefully, then etcd; the exit
 // status is 0 after a clean shutdown. With --exit-on-stdin-eof the end of stdin
@@ -85,6 +95,7 @@ func main() {
 func run() int {
 	var (
 		dataDir        string
+		bindAddress    string
 		kubeconfigOut  string
 		port           int
 		etcdLogLevel   string
@@ -94,7 +105,9 @@ func run() int {
 	fs := flag.NewFlagSet("test-apiserver", flag.ContinueOnError)
 	fs.StringVar(&dataDir, "data-dir", "", "directory for etcd data, certificates and keys (required; kept across restarts)")
 	fs.StringVar(&kubeconfigOut, "kubeconfig-out", "", "write an admin kubeconfig here (default DATA-DIR/kubeconfig)")
-	fs.IntVar(&port, "port", 0, "HTTPS port on 127.0.0.1; 0 reuses the port recorded in DATA-DIR, else picks a free one")
+	fs.StringVar(&bindAddress, "bind-address", "127.0.0.1",
+		"the IP address to serve on and to put in the kubeconfig (must be an address of this host; not 0.0.0.0 or ::)")
+	fs.IntVar(&port, "port", 0, "HTTPS port on the bind address; 0 reuses the port recorded in DATA-DIR, else picks a free one")
 	fs.StringVar(&etcdLogLevel, "etcd-log-level", "error", "log level of the embedded etcd")
 	fs.DurationVar(&readyTimeoutFl, "ready-timeout", readyTimeout, "give up if not ready after this long")
 	fs.BoolVar(&stdinEOF, "exit-on-stdin-eof", false,
@@ -111,6 +124,13 @@ func run() int {
 		fs.Usage()
 		return 2
 	}
+	bindIP := net.ParseIP(bindAddress)
+	if bindIP == nil || bindIP.IsUnspecified() {
+		fmt.Fprintf(os.Stderr, "test-apiserver: --bind-address %q: want one IP address of this host "+
+			"(it becomes the kubeconfig's server URL, so 0.0.0.0 and :: are refused)\n", bindAddress)
+		return 2
+	}
+	bindAddress = bindIP.String() // canonical form: the URL and the certificate agree
 	dataDir, err := filepath.Abs(dataDir)
 	if err != nil {
 		return fail(err)
@@ -138,13 +158,15 @@ func run() int {
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return fail(err)
 	}
-	pki, err := ensurePKI(filepath.Join(dataDir, "pki"))
-	if err != nil {
-		return fail(fmt.Errorf("pki: %w", err))
-	}
-	port, err = choosePort(dataDir, port)
+	// The port first: it proves the bind address is ours before the pki is
+	// touched for it.
+	port, err = choosePort(dataDir, bindAddress, port)
 	if err != nil {
 		return fail(err)
+	}
+	pki, err := ensurePKI(filepath.Join(dataDir, "pki"), bindIP)
+	if err != nil {
+		return fail(fmt.Errorf("pki: %w", err))
 	}
 
 	etcd, etcdURL, err := startEtcd(filepath.Join(dataDir, "etcd"), etcdLogLevel)
@@ -158,8 +180,8 @@ func run() int {
 
 	args := []string{
 		"--etcd-servers=" + etcdURL,
-		"--bind-address=127.0.0.1",
-		"--advertise-address=127.0.0.1",
+		"--bind-address=" + bindAddress,
+		"--advertise-address=" + bindAddress,
 		"--secure-port=" + strconv.Itoa(port),
 		"--endpoint-reconciler-type=none",
 		"--cert-dir=" + pki.dir,
@@ -188,7 +210,7 @@ func run() int {
 	errCh := make(chan error, 1)
 	go func() { errCh <- cmd.Execute() }()
 
-	server := "https://127.0.0.1:" + strconv.Itoa(port)
+	server := "https://" + net.JoinHostPort(bindAddress, strconv.Itoa(port))
 	restCfg := &rest.Config{
 		Host: server,
 		TLSClientConfig: rest.TLSClientConfig{
@@ -248,24 +270,36 @@ func fail(err error) int {
 }
 
 // choosePort returns the port to serve on: the one asked for, else the one
-// recorded in the data dir by a previous run (if it is free), else a free one.
-func choosePort(dataDir string, port int) (int, error) {
+// recorded in the data dir by a previous run (if it is free on host), else a
+// free one. It also proves that host is an address of this machine, with a
+// message that says so, before kube-apiserver fails on it less clearly.
+func choosePort(dataDir, host string, port int) (int, error) {
+	free, err := freePortOn(host)
+	if err != nil {
+		if errors.Is(err, syscall.EADDRNOTAVAIL) {
+			return 0, fmt.Errorf("--bind-address %s is not an address of this host (add it first, "+
+				"e.g. `ip addr add %s/32 dev lo`): %w", host, host, err)
+		}
+		return 0, err
+	}
 	if port != 0 {
 		return port, nil
 	}
 	if b, err := os.ReadFile(filepath.Join(dataDir, "port")); err == nil {
 		if p, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && p > 0 {
-			if l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p))); err == nil {
+			if l, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(p))); err == nil {
 				_ = l.Close()
 				return p, nil
 			}
 		}
 	}
-	return freePort()
+	return free, nil
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+func freePort() (int, error) { return freePortOn("127.0.0.1") }
+
+func freePortOn(host string) (int, error) {
+	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 	if err != nil {
 		return 0, err
 	}
@@ -427,10 +461,12 @@ type pkiFiles struct {
 
 func (p *pkiFiles) path(name string) string { return filepath.Join(p.dir, name) }
 
-// ensurePKI creates, once, a CA, a serving certificate for 127.0.0.1/localhost,
-// an admin client certificate (group system:masters) and a service-account
-// signing key. Later starts reuse them.
-func ensurePKI(dir string) (*pkiFiles, error) {
+// ensurePKI creates, once, a CA, a serving certificate for 127.0.0.1/localhost
+// and bindIP, an admin client certificate (group system:masters) and a
+// service-account signing key. Later starts reuse them; only the serving
+// certificate is issued again (by the same CA) when it does not name bindIP,
+// so a kubeconfig written for another bind address keeps working credentials.
+func ensurePKI(dir string, bindIP net.IP) (*pkiFiles, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
@@ -442,9 +478,12 @@ func ensurePKI(dir string) (*pkiFiles, error) {
 		}
 	}
 	if !complete {
-		if err := generatePKI(p); err != nil {
+		if err := generatePKI(p, bindIP); err != nil {
 			return nil, err
 		}
+	}
+	if err := ensureServingCertFor(p, bindIP); err != nil {
+		return nil, err
 	}
 	var err error
 	if p.caPEM, err = os.ReadFile(p.path("ca.crt")); err != nil {
@@ -462,14 +501,12 @@ func ensurePKI(dir string) (*pkiFiles, error) {
 	return p, nil
 }
 
-func generatePKI(p *pkiFiles) error {
-	now := time.Now().Add(-time.Hour)
-	notAfter := now.Add(10 * 365 * 24 * time.Hour)
-
+func generatePKI(p *pkiFiles, bindIP net.IP) error {
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return err
 	}
+	now, notAfter := validity()
 	caTmpl := &x509.Certificate{
 		SerialNumber:          serial(),
 		Subject:               pkix.Name{CommonName: "test-apiserver-ca"},
@@ -487,37 +524,12 @@ func generatePKI(p *pkiFiles) error {
 	if err != nil {
 		return err
 	}
+	ca := &certAuthority{cert: caCert, key: caKey}
 
-	issue := func(name string, tmpl *x509.Certificate) error {
-		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			return err
-		}
-		tmpl.SerialNumber = serial()
-		tmpl.NotBefore = now
-		tmpl.NotAfter = notAfter
-		tmpl.KeyUsage = x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment
-		tmpl.BasicConstraintsValid = true
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, key.Public(), caKey)
-		if err != nil {
-			return err
-		}
-		if err := writePEM(p.path(name+".crt"), "CERTIFICATE", der); err != nil {
-			return err
-		}
-		return writeKey(p.path(name+".key"), key)
-	}
-
-	if err := issue("apiserver", &x509.Certificate{
-		Subject:     pkix.Name{CommonName: "kube-apiserver"},
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("::1"), net.ParseIP(firstServiceIP)},
-		DNSNames: []string{"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc",
-			"kubernetes.default.svc.cluster.local"},
-	}); err != nil {
+	if err := ca.issue(p, "apiserver", servingTemplate(bindIP)); err != nil {
 		return err
 	}
-	if err := issue("admin", &x509.Certificate{
+	if err := ca.issue(p, "admin", &x509.Certificate{
 		Subject:     pkix.Name{CommonName: "kubernetes-admin", Organization: []string{"system:masters"}},
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 	}); err != nil {
@@ -544,6 +556,96 @@ func generatePKI(p *pkiFiles) error {
 	return writePEM(p.path("ca.crt"), "CERTIFICATE", caDER)
 }
 
+// validity is the lifetime of every certificate issued here: from an hour ago
+// (clock skew between processes does not matter on one host, but costs
+// nothing) for ten years (test data dirs are kept across restarts).
+func validity() (time.Time, time.Time) {
+	now := time.Now().Add(-time.Hour)
+	return now, now.Add(10 * 365 * 24 * time.Hour)
+}
+
+// servingTemplate is the serving certificate's identity: loopback (v4 and v6),
+// the "kubernetes" Service's ClusterIP and names, and the bind address.
+func servingTemplate(bindIP net.IP) *x509.Certificate {
+	ips := []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("::1"), net.ParseIP(firstServiceIP)}
+	if !containsIP(ips, bindIP) {
+		ips = append(ips, bindIP)
+	}
+	return &x509.Certificate{
+		Subject:     pkix.Name{CommonName: "kube-apiserver"},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IPAddresses: ips,
+		DNSNames: []string{"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc",
+			"kubernetes.default.svc.cluster.local"},
+	}
+}
+
+func containsIP(ips []net.IP, ip net.IP) bool {
+	for _, x := range ips {
+		if x.Equal(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+type certAuthority struct {
+	cert *x509.Certificate
+	key  crypto.Signer
+}
+
+// issue writes name.crt and name.key, a fresh P-256 key and a certificate for
+// tmpl signed by the CA.
+func (ca *certAuthority) issue(p *pkiFiles, name string, tmpl *x509.Certificate) error {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return err
+	}
+	tmpl.SerialNumber = serial()
+	tmpl.NotBefore, tmpl.NotAfter = validity()
+	tmpl.KeyUsage = x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment
+	tmpl.BasicConstraintsValid = true
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, key.Public(), ca.key)
+	if err != nil {
+		return err
+	}
+	// Key first, certificate last, each replaced atomically: a crash in
+	// between leaves a certificate that does not match its key, which the
+	// next start detects (tls.X509KeyPair) and repairs by issuing again.
+	if err := writeKey(p.path(name+".key"), key); err != nil {
+		return err
+	}
+	return writePEM(p.path(name+".crt"), "CERTIFICATE", der)
+}
+
+// ensureServingCertFor issues the serving certificate again, from the CA in
+// p.dir, when the one on disk does not name bindIP (a data dir made for
+// another --bind-address) or does not match its key.
+func ensureServingCertFor(p *pkiFiles, bindIP net.IP) error {
+	pair, err := tls.LoadX509KeyPair(p.path("apiserver.crt"), p.path("apiserver.key"))
+	if err == nil {
+		leaf, perr := x509.ParseCertificate(pair.Certificate[0])
+		if perr == nil && leaf.VerifyHostname(bindIP.String()) == nil {
+			return nil
+		}
+	}
+	caPair, err := tls.LoadX509KeyPair(p.path("ca.crt"), p.path("ca.key"))
+	if err != nil {
+		return fmt.Errorf("CA: %w", err)
+	}
+	caCert, err := x509.ParseCertificate(caPair.Certificate[0])
+	if err != nil {
+		return fmt.Errorf("CA: %w", err)
+	}
+	caKey, ok := caPair.PrivateKey.(crypto.Signer)
+	if !ok {
+		return errors.New("CA: key cannot sign")
+	}
+	klog.Infof("test-apiserver: issuing a new serving certificate that names %s", bindIP)
+	ca := &certAuthority{cert: caCert, key: caKey}
+	return ca.issue(p, "apiserver", servingTemplate(bindIP))
+}
+
 func serial() *big.Int {
 	n, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62))
 	if err != nil {
@@ -560,6 +662,11 @@ func writeKey(path string, key crypto.Signer) error {
 	return writePEM(path, "PRIVATE KEY", der)
 }
 
+// writePEM replaces path atomically (write a temporary file, rename it).
 func writePEM(path, typ string, der []byte) error {
-	return os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600)
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
 }

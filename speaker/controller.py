@@ -1,4 +1,5 @@
-"""The speaker's layer 2 controller: decide per Service with the pure election, answer ARP/NDP for the winners.
+"""The speaker's controller: decide per Service with the pure core (the L2 election, the BGP selection), then
+answer ARP/NDP for the Services this node wins and hand every BGP peer its whole table.
 
 Level-triggered over the program's Store, on typed keys:
 
@@ -6,12 +7,14 @@ Level-triggered over the program's Store, on typed keys:
   reported in ConfigurationState ``speaker-<node>`` and ``metallb_k8s_client_config_stale_bool`` and the last
   good one stays; as MetalLB's speaker, a new config under which an IP we announce is in no pool is refused too.
 * ``ElectionKey``: Nodes or live members changed: the election is rebuilt and every Service decided again.
-* ``ServiceKey``: ``L2Election.decide(this node, Service, its EndpointSlices)``; a changed decision queues the
-  responder flush and the Service's status object.
+* ``ServiceKey``: ``L2Election.decide`` and ``BGPSelection.decide`` for (this node, the Service, its
+  EndpointSlices); a changed decision queues the flush and the Service's status objects.
+* ``SessionsKey``: BGP sessions exactly for the peers active on this node (``speaker.bgp_announcer``).
 * ``FlushKey``: the whole desired state (IP → interfaces) to the responder in one ``set_desired``; Events
   ``nodeAssigned`` (only when this node *starts* announcing, not on every pass as upstream #1682) and
   ``announceFailed``; gauge ``metallb_speaker_announced``; the failover histogram.
-* ``StatusKey``: this node's ServiceL2Status for the Service matches the decision (created, fixed or deleted).
+* ``StatusKey``: this node's ServiceL2Status and ServiceBGPStatus for the Service match the decisions
+  (created, fixed or deleted).
 * ``StateKey``: ConfigurationState ``speaker-<node>``.
 
 A flush coalesces: ten thousand Service decisions after a resync give one ``set_desired``, queued behind them.
@@ -19,6 +22,7 @@ A flush coalesces: ten thousand Service decisions after a resync give one ``set_
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import datetime
 import logging
@@ -31,7 +35,7 @@ from typing import Any, Protocol
 from prometheus_client import CollectorRegistry, Gauge, Histogram
 
 from crds.addresses import format_ip
-from crds.config import ClusterResources, Config, LabeledObject, ParseOptions, parse_config
+from crds.config import ClusterResources, Config, LabeledObject, ParseOptions, SecretInfo, parse_config
 from crds.objects import load_object
 from crds.types import (
     BFDProfile,
@@ -47,17 +51,19 @@ from reconciler.core.announcing import Reason
 from reconciler.core.l2 import L2Decision, L2Election
 from reconciler.core.nodes import NodeView, endpoint_slice_view, node_view
 from reconciler.core.services import service_view
-from reconciler.core.speaker_status import LABEL_NODE, service_l2_status
+from reconciler.core.speaker_status import LABEL_NODE, service_bgp_status, service_l2_status
 from reconciler.runtime.errors import ApiError, NotFound
 from reconciler.runtime.events import EventRecorder
 from reconciler.runtime.metrics import ExactCounters
-from reconciler.runtime.resources import ENDPOINTSLICES, NODES, SERVICES, ResourceType
+from reconciler.runtime.resources import ENDPOINTSLICES, NODES, SECRETS, SERVICES, ResourceType
 from reconciler.runtime.store import Store
 from reconciler.runtime.workqueue import WorkQueue
+from speaker.bgp_announcer import BgpAnnouncer
 from speaker.resources import (
     ADVERTISEMENTS_BGP,
     ADVERTISEMENTS_L2,
     BFD_PROFILES,
+    BGP_STATUSES,
     COMMUNITIES,
     CONFIG_KINDS,
     L2_STATUSES,
@@ -74,9 +80,9 @@ __all__ = [
     "ConfigKey",
     "ElectionKey",
     "FlushKey",
-    "L2Settings",
-    "L2Speaker",
     "ServiceKey",
+    "SpeakerController",
+    "SpeakerSettings",
     "StateKey",
     "StatusKey",
 ]
@@ -112,6 +118,11 @@ class StatusKey:
 
 
 @dataclass(frozen=True, slots=True)
+class SessionsKey:
+    """BGP sessions for the peers active on this node."""
+
+
+@dataclass(frozen=True, slots=True)
 class StateKey:
     """ConfigurationState ``speaker-<node>``."""
 
@@ -120,12 +131,13 @@ CONFIG = ConfigKey()
 ELECTION = ElectionKey()
 FLUSH = FlushKey()
 STATE = StateKey()
-Key = ConfigKey | ElectionKey | ServiceKey | FlushKey | StatusKey | StateKey
+SESSIONS = SessionsKey()
+Key = ConfigKey | ElectionKey | ServiceKey | FlushKey | StatusKey | StateKey | SessionsKey
 
 FIELD_MANAGER = "pymetallb-speaker"
 CLAIM_SECONDS = 10.0
 """How long a node seen announcing on the wire counts as alive for that Service's election (see duplicate_seen)."""
-WATCHED = (SERVICES, ENDPOINTSLICES, NODES, *CONFIG_KINDS)
+WATCHED = (SERVICES, ENDPOINTSLICES, NODES, SECRETS, *CONFIG_KINDS)
 
 _MODELS: dict[ResourceType, type[Any]] = {
     POOLS: IPAddressPool,
@@ -152,9 +164,11 @@ class Responder(Protocol):
 
     def first_gratuitous_at(self, ip: IPAddress) -> float | None: ...
 
+    def retrigger(self, ip: IPAddress) -> None: ...
+
 
 @dataclass(frozen=True)
-class L2Settings:
+class SpeakerSettings:
     node: str
     namespace: str = "metallb-system"
     lb_class: str | None = None
@@ -201,7 +215,7 @@ class _Metrics:
         )
 
 
-class L2Speaker:
+class SpeakerController:
     def __init__(
         self,
         store: Store,
@@ -210,10 +224,11 @@ class L2Speaker:
         recorder: EventRecorder,
         responder: Responder,
         *,
-        settings: L2Settings,
+        settings: SpeakerSettings,
         registry: CollectorRegistry,
         exact: ExactCounters,
         members: Callable[[], frozenset[str] | None] = lambda: None,
+        bgp: BgpAnnouncer | None = None,
         clock: Callable[[], float],
         now: Callable[[], str] = _utc_now,
         logger: logging.Logger | None = None,
@@ -225,6 +240,7 @@ class L2Speaker:
         self.responder = responder
         self.settings = settings
         self.members = members
+        self.bgp = bgp
         self.clock = clock
         self.now = now
         self.log = logger or logging.getLogger("pymetallb.speaker")
@@ -233,9 +249,10 @@ class L2Speaker:
         self.config_errors: tuple[str, ...] = ()
         self._election: L2Election | None = None
         self.decisions: dict[str, L2Decision] = {}
-        self._announced: dict[str, tuple[str, ...]] = {}  # service → IP texts in the gauge
+        self._announced: dict[tuple[str, str], tuple[str, ...]] = {}  # (service, protocol) → IPs in the gauge
         self._deaths: list[tuple[float, frozenset[str]]] = []  # (when declared dead, who): for failover timing
         self.last_desired: dict[IPAddress, frozenset[str] | None] = {}
+        self._unserved: frozenset[IPAddress] = frozenset()  # desired, but no interface here can answer for them
         # Duplicate announcers heard on the wire: reported as Events at the next flush.
         self._duplicate_reports: list[tuple[str, str, str]] = []
         # Service → (other node seen announcing it too, until when): that node is alive on the LAN whatever the
@@ -262,13 +279,19 @@ class L2Speaker:
         elif res in CONFIG_KINDS:
             if old is None or new is None or old.get("spec") != new.get("spec"):
                 self.queue.add(CONFIG)
-        elif res == L2_STATUSES:
+        elif res == SECRETS:
+            self.queue.add(CONFIG)  # a BGPPeer's passwordSecret may have changed
+        elif res in (L2_STATUSES, BGP_STATUSES):
             labels = _labels(new if new is not None else old) or {}
             if labels.get(LABEL_NODE) == self.settings.node:
                 name = f"{labels.get('metallb.io/service-namespace')}/{labels.get('metallb.io/service-name')}"
                 self.queue.add(StatusKey(name))
         elif res == STATES and key == f"{self.settings.namespace}/speaker-{self.settings.node}":
             self.queue.add(STATE)
+
+    def interfaces_changed(self) -> None:
+        """The responder's interfaces changed: refresh what it can serve (and the status objects that say so)."""
+        self.queue.add(FLUSH)
 
     def members_changed(self, dead: frozenset[str], at: float) -> None:
         """Called (on the loop) when the failure detector's view changed; ``dead`` were just declared dead."""
@@ -295,6 +318,10 @@ class L2Speaker:
                 self._rebuild()
             elif isinstance(key, StateKey):
                 await self._state()
+            elif isinstance(key, SessionsKey):
+                if self.bgp is not None:
+                    await self.bgp.sync_sessions()
+                    self.queue.add(FLUSH)
             else:
                 raise TypeError(f"not a speaker key: {key!r}")
         except Exception:
@@ -319,7 +346,14 @@ class L2Speaker:
             LabeledObject(o["metadata"]["name"], dict(o["metadata"].get("labels") or {}))
             for o in self.store.list(NODES)
         ]
-        resources = ClusterResources(**fields, nodes=nodes)  # type: ignore[arg-type]
+        secrets = {}
+        for obj in self.store.list(SECRETS, ns):
+            md = obj.get("metadata") or {}
+            data = obj.get("data") or {}
+            raw = data.get("password") if isinstance(data, dict) else None
+            password = base64.b64decode(raw).decode(errors="replace") if isinstance(raw, str) else None
+            secrets[str(md.get("name"))] = SecretInfo(str(md.get("name")), ns, str(obj.get("type") or ""), password)
+        resources = ClusterResources(**fields, nodes=nodes, secrets=secrets)
         result = parse_config(resources, ParseOptions(bgp_mode=None, skip_transient=False))
         errors = tuple(problems) + tuple(str(e) for e in result.errors)
         if not errors and result.config is not None:
@@ -358,6 +392,14 @@ class L2Speaker:
 
     def _rebuild(self) -> None:
         self._election = None
+        if self.bgp is not None and self.config is not None:
+            self.bgp.rebuild(
+                self.config,
+                self._nodes(),
+                ignore_exclude_lb=self.settings.ignore_exclude_lb,
+                lb_class=self.settings.lb_class,
+            )
+            self.queue.add(SESSIONS)
         for key in self.store.keys(SERVICES):
             self.queue.add(ServiceKey(key))
         for name in list(self.decisions):
@@ -368,18 +410,21 @@ class L2Speaker:
         if self.config is None:
             return None
         if self._election is None:
-            nodes: dict[str, NodeView] = {}
-            for obj in self.store.list(NODES):
-                view = node_view(obj)
-                nodes[view.name] = view
             self._election = L2Election(
                 self.config,
-                nodes,
+                self._nodes(),
                 self.members(),
                 ignore_exclude_lb=self.settings.ignore_exclude_lb,
                 lb_class=self.settings.lb_class,
             )
         return self._election
+
+    def _nodes(self) -> dict[str, NodeView]:
+        nodes: dict[str, NodeView] = {}
+        for obj in self.store.list(NODES):
+            view = node_view(obj)
+            nodes[view.name] = view
+        return nodes
 
     def _election_with(self, extra: frozenset[str]) -> L2Election | None:
         """An election where ``extra`` nodes count as live too (claimants seen on the wire)."""
@@ -402,10 +447,13 @@ class L2Speaker:
         if election is None:
             return None
         obj = self.store.get(SERVICES, name)
+        slices = [endpoint_slice_view(o) for o in self.store.by_index(ENDPOINTSLICES, "service", name)]
+        if self.bgp is not None and self.bgp.decide(name, service_view(obj) if obj is not None else None, slices):
+            self.queue.add(FLUSH)
+            self.queue.add(StatusKey(name))
         if obj is None:
             decision = L2Decision(name, reason=Reason.SERVICE_DELETED)
         else:
-            slices = [endpoint_slice_view(o) for o in self.store.by_index(ENDPOINTSLICES, "service", name)]
             claimants = self._claimants(name)
             if claimants:
                 election = self._election_with(claimants) or election
@@ -455,12 +503,29 @@ class L2Speaker:
         self.last_desired = desired
         started = [ip for ip in desired if ip not in previous]
         self._observe_failover(started)
+        if self.bgp is not None:
+            self.bgp.flush()
         missing = set(getattr(result, "missing_interfaces", ()) or ())
-        announcing = {k: d for k, d in self.decisions.items() if d.announce}
-        for name, decision in announcing.items():
-            texts = tuple(format_ip(*ip) for ip in decision.ips)
+        unserved = frozenset(getattr(result, "unserved", ()) or ())
+        if unserved != self._unserved:
+            for name, d in self.decisions.items():
+                if d.announce and any(_to_address(*ip) in unserved ^ self._unserved for ip in d.ips):
+                    self.queue.add(StatusKey(name))
+            self._unserved = unserved
+        announcing: dict[tuple[str, str], tuple[str, ...]] = {}
+        for name, decision in self.decisions.items():
+            if decision.announce:
+                announcing[(name, "layer2")] = tuple(format_ip(*ip) for ip in decision.ips)
+        if self.bgp is not None:
+            for name, bgp_decision in self.bgp.decisions.items():
+                if bgp_decision.announce:
+                    announcing[(name, "bgp")] = tuple(format_ip(*ip) for ip in bgp_decision.ips)
+        for (name, protocol), texts in announcing.items():
             obj = self.store.get(SERVICES, name)
-            failed = [t for t, ip in zip(texts, decision.ips, strict=True) if _to_address(*ip) in missing]
+            failed: list[str] = []
+            if protocol == "layer2":
+                ips = self.decisions[name].ips
+                failed = [t for t, ip in zip(texts, ips, strict=True) if _to_address(*ip) in missing]
             if failed and obj is not None:
                 for text in failed:
                     await self.recorder.record(
@@ -470,22 +535,32 @@ class L2Speaker:
                         f'the interfaces specified by LB IP "{text}" doesn\'t exist in assigned node '
                         f'"{self.settings.node}" with protocol "layer2"',
                     )
-            if self._announced.get(name) != texts:
-                self._set_gauge(name, texts)
+            if self._announced.get((name, protocol)) != texts:
+                self._set_gauge(name, protocol, texts)
                 if obj is not None and not failed:
                     self.log.info(
                         "service has IP, announcing",
-                        extra={"op": "setBalancer", "event": "serviceAnnounced", "service": name, "ips": list(texts)},
+                        extra={
+                            "op": "setBalancer",
+                            "event": "serviceAnnounced",
+                            "service": name,
+                            "protocol": protocol,
+                            "ips": list(texts),
+                        },
                     )
                     await self.recorder.record(
                         obj,
                         "Normal",
                         "nodeAssigned",
-                        f'announcing from node "{self.settings.node}" with protocol "layer2"',
+                        f'announcing from node "{self.settings.node}" with protocol "{protocol}"',
                     )
-        for name in [n for n in self._announced if n not in announcing]:
-            self._set_gauge(name, ())
+        for name, protocol in [k for k in self._announced if k not in announcing]:
+            self._set_gauge(name, protocol, ())
         reports, self._duplicate_reports = self._duplicate_reports, []
+        for address in {ip_address(text) for _, text, _ in reports}:
+            if address in desired:
+                # We keep it: announce again so the other announcer hears us and settles its side too.
+                self.responder.retrigger(address)
         for name, text, mac_text in reports:
             obj = self.store.get(SERVICES, name)
             if obj is not None:
@@ -496,14 +571,14 @@ class L2Speaker:
                     f'another MAC {mac_text} also answers for "{text}"; resolving by the election order',
                 )
 
-    def _set_gauge(self, name: str, texts: tuple[str, ...]) -> None:
-        for old in self._announced.pop(name, ()):
+    def _set_gauge(self, name: str, protocol: str, texts: tuple[str, ...]) -> None:
+        for old in self._announced.pop((name, protocol), ()):
             with contextlib.suppress(KeyError):
-                self.metrics.announced.remove(name, "layer2", self.settings.node, old)
+                self.metrics.announced.remove(name, protocol, self.settings.node, old)
         for text in texts:
-            self.metrics.announced.labels(name, "layer2", self.settings.node, text).set(1)
+            self.metrics.announced.labels(name, protocol, self.settings.node, text).set(1)
         if texts:
-            self._announced[name] = texts
+            self._announced[(name, protocol)] = texts
 
     def _observe_failover(self, started: list[IPAddress]) -> None:
         """Time from the most recent declared death to our first gratuitous packet, per IP we just took."""
@@ -558,51 +633,74 @@ class L2Speaker:
 
     async def _status(self, name: str) -> None:
         ns, node = self.settings.namespace, self.settings.node
-        mine = [
-            o for o in self.store.by_index(L2_STATUSES, "service", name) if (_labels(o) or {}).get(LABEL_NODE) == node
-        ]
         decision = self.decisions.get(name)
-        want = service_l2_status(node, decision, ns) if decision is not None else None
+        if decision is not None and decision.ips and all(_to_address(*ip) in self._unserved for ip in decision.ips):
+            decision = None  # elected, but no interface here can answer (link down): claim nothing
+        want_l2 = service_l2_status(node, decision, ns) if decision else None
+        await self._status_of(L2_STATUSES, name, want_l2)
+        if want_l2 is not None:
+            await self._clear_dead_claims(name)
+        bgp_decision = self.bgp.decisions.get(name) if self.bgp is not None else None
+        await self._status_of(BGP_STATUSES, name, service_bgp_status(node, bgp_decision, ns) if bgp_decision else None)
+
+    async def _status_of(self, res: ResourceType, name: str, want: dict[str, Any] | None) -> None:
+        """This node's status object of one kind for one Service: exactly ``want`` (None: none)."""
+        ns, node = self.settings.namespace, self.settings.node
+        mine = [o for o in self.store.by_index(res, "service", name) if (_labels(o) or {}).get(LABEL_NODE) == node]
         keep: dict[str, Any] | None = None
         if want is not None:
-            keep = next((o for o in mine if (o.get("status") or {}) == want["status"]), None) or (
-                mine[0] if mine else None
-            )
+            same = [o for o in mine if (o.get("status") or {}) == want["status"]]
+            keep = same[0] if same else (mine[0] if mine else None)
         for obj in mine:
             if obj is not keep:
                 with contextlib.suppress(NotFound):
-                    await self.client.delete(L2_STATUSES, obj["metadata"]["name"], ns)
+                    await self.client.delete(res, obj["metadata"]["name"], ns)
         if want is None:
             return
         if keep is None:
             body = dict(want)
             if self.settings.pod_name and self.settings.pod_uid:
-                body["metadata"] = {
-                    **want["metadata"],
-                    "ownerReferences": [
-                        {
-                            "apiVersion": "v1",
-                            "kind": "Pod",
-                            "name": self.settings.pod_name,
-                            "uid": self.settings.pod_uid,
-                        }
-                    ],
+                owner = {
+                    "apiVersion": "v1",
+                    "kind": "Pod",
+                    "name": self.settings.pod_name,
+                    "uid": self.settings.pod_uid,
                 }
-            keep = await self.client.create(L2_STATUSES, body, ns)
+                body["metadata"] = {**want["metadata"], "ownerReferences": [owner]}
+            keep = await self.client.create(res, body, ns)
         if (keep.get("status") or {}) != want["status"]:
-            await self.client.patch(
-                L2_STATUSES, keep["metadata"]["name"], {"status": want["status"]}, ns, subresource="status"
-            )
+            # status is a subresource: a create ignores it, so it is written apart.
+            await self.client.patch(res, keep["metadata"]["name"], {"status": want["status"]}, ns, subresource="status")
+
+    async def _clear_dead_claims(self, name: str) -> None:
+        """ServiceL2Status objects of nodes the failure detector declared gone, for a Service this node now
+        announces: a crashed speaker cannot delete its own, and a status naming a dead node misleads whoever
+        reads it (MetalLB leaves them until the Pod is garbage-collected)."""
+        members = self.members()
+        if members is None:
+            return
+        for obj in self.store.by_index(L2_STATUSES, "service", name):
+            owner = (_labels(obj) or {}).get(LABEL_NODE)
+            if owner and owner != self.settings.node and owner not in members:
+                with contextlib.suppress(NotFound):
+                    await self.client.delete(L2_STATUSES, obj["metadata"]["name"], self.settings.namespace)
 
     async def withdraw_all(self) -> None:
-        """On a graceful stop: stop answering at once and delete this node's status objects."""
+        """On a graceful stop: stop answering at once, end the BGP sessions (with graceful restart the routers
+        keep the routes while the speaker restarts), and delete this node's status objects."""
         self.decisions.clear()
         self.responder.set_desired({})
         self.last_desired = {}
-        for obj in self.store.list(L2_STATUSES, self.settings.namespace):
+        if self.bgp is not None:
+            await self.bgp.close(keep_routes=True)
+        for obj in [
+            *self.store.list(L2_STATUSES, self.settings.namespace),
+            *self.store.list(BGP_STATUSES, self.settings.namespace),
+        ]:
             if (_labels(obj) or {}).get(LABEL_NODE) == self.settings.node:
                 with contextlib.suppress(ApiError):
-                    await self.client.delete(L2_STATUSES, obj["metadata"]["name"], self.settings.namespace)
+                    res = L2_STATUSES if obj.get("kind") == "ServiceL2Status" else BGP_STATUSES
+                    await self.client.delete(res, obj["metadata"]["name"], self.settings.namespace)
 
     # --- ConfigurationState --------------------------------------------------------------------------
 

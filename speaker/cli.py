@@ -1,0 +1,267 @@
+"""``pymetallb speaker``: the node agent on the program shell (reflectors, the layer 2 controller, the ARP/NDP
+responder, the failure detector). Registered with the ``pymetallb`` command through ``pymetallb.commands``.
+
+Capabilities: ``NET_RAW`` only (raw packet sockets for ARP/NDP/ICMP, multicast membership on them). Nothing here
+changes addresses, routes or links, so ``NET_ADMIN`` is not needed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from reconciler.runtime.compact import compact_service, strip_bookkeeping
+from reconciler.runtime.controller import run_workers
+from reconciler.runtime.events import EventRecorder, EventType
+from reconciler.runtime.program import (
+    EXIT_USAGE,
+    Program,
+    add_common_flags,
+    parse_bool,
+    run_program,
+)
+from reconciler.runtime.resources import ENDPOINTSLICES, NODES, SECRETS, SERVICES
+from reconciler.runtime.workqueue import WorkQueue
+from speaker.bfd.manager import BfdChange, BfdManager
+from speaker.bgp_announcer import BgpAnnouncer
+from speaker.controller import CONFIG, SESSIONS, STATE, Key, SpeakerController, SpeakerSettings, pod_identity
+from speaker.l2.answers import DuplicateAnnouncer
+from speaker.l2.interfaces import EXCLUDE_FILE, ExclusionError, load_exclusions
+from speaker.l2.responder import InterfacesChanged, L2Responder
+from speaker.membership_bridge import MembershipBridge, add_membership_flags
+from speaker.resources import (
+    BGP_STATUSES,
+    CONFIG_KINDS,
+    L2_STATUSES,
+    PEERS,
+    STATES,
+    compact_node,
+    compact_slice,
+    slice_service_key,
+    status_service_key,
+)
+
+__all__ = ["register", "wire_speaker"]
+
+log = logging.getLogger("pymetallb.speaker")
+
+
+async def wire_speaker(program: Program) -> None:
+    args = program.args
+    node = args.node_name
+    ns = args.namespace
+    exclude = load_exclusions(args.excludel2_path)
+    loop = asyncio.get_running_loop()
+    queue: WorkQueue[Key] = WorkQueue(name="speaker", clock=program.clock)
+    recorder = EventRecorder(program.client, "metallb-speaker", host=node)
+    pod_name, pod_uid = pod_identity()
+    holder: list[SpeakerController] = []
+
+    def on_l2_event(event: Any) -> None:
+        if not holder:
+            return
+        if isinstance(event, DuplicateAnnouncer):
+            holder[0].duplicate_seen(event.ip, event.interface, event.mac)
+        elif isinstance(event, InterfacesChanged):
+            holder[0].interfaces_changed()
+
+    responder = L2Responder(
+        exclude=exclude,
+        answer_ping=args.answer_ping,
+        subnet_only=args.l2_subnet_only,
+        on_event=on_l2_event,
+    )
+    membership = MembershipBridge.from_args(args, node=node, loop=loop, logger=log)
+    bgp: BgpAnnouncer | None = None
+    bfd: BfdManager[str] | None = None
+    if args.bgp:
+
+        def report(peer: str, type_: str, reason: str, message: str) -> None:
+            obj = program.store.get(PEERS, f"{ns}/{peer}")
+            if obj is not None:
+                kind: EventType = "Warning" if type_ == "Warning" else "Normal"
+                program.spawn(recorder.record(obj, kind, reason, message), name=f"event {reason}")
+
+        def bfd_changed(change: BfdChange[str]) -> None:  # the BFD thread
+            if bgp is not None:
+                loop.call_soon_threadsafe(bgp.bfd_changed, change)
+
+        bfd = BfdManager(on_change=bfd_changed, logger=log)
+        bgp = BgpAnnouncer(
+            node=node,
+            registry=program.registry,
+            exact=program.exact,
+            report=report,
+            bfd=bfd,
+            request_sync=lambda: queue.add(SESSIONS),
+        )
+    speaker = SpeakerController(
+        program.store,
+        queue,
+        program.client,
+        recorder,
+        responder,
+        settings=SpeakerSettings(
+            node=node,
+            namespace=ns,
+            lb_class=args.lb_class,
+            ignore_exclude_lb=args.ignore_exclude_lb,
+            pod_name=pod_name,
+            pod_uid=pod_uid,
+        ),
+        registry=program.registry,
+        exact=program.exact,
+        members=membership.alive if membership is not None else (lambda: None),
+        bgp=bgp,
+        clock=loop.time,
+        logger=log,
+    )
+    holder.append(speaker)
+    _export_responder_counters(program, responder)
+
+    store = program.store
+    store.add_index(ENDPOINTSLICES, "service", slice_service_key)
+    store.add_index(L2_STATUSES, "service", status_service_key)
+    store.add_index(BGP_STATUSES, "service", status_service_key)
+    store.subscribe(speaker.on_store_change)
+    program.reflect(SERVICES, transform=compact_service)
+    program.reflect(ENDPOINTSLICES, transform=compact_slice)
+    program.reflect(NODES, transform=compact_node)
+    for res in CONFIG_KINDS:
+        program.reflect(res, namespace=ns, transform=strip_bookkeeping)
+    program.reflect(SECRETS, namespace=ns, transform=strip_bookkeeping)
+    program.reflect(L2_STATUSES, namespace=ns, transform=strip_bookkeeping)
+    program.reflect(BGP_STATUSES, namespace=ns, transform=strip_bookkeeping)
+    program.reflect(STATES, namespace=ns, transform=strip_bookkeeping, field_selector=f"metadata.name=speaker-{node}")
+
+    if membership is not None:
+        membership.attach(store, speaker.members_changed)
+        program.add_root("membership", membership.run())
+        membership.register_metrics(program.registry)
+
+    if bfd is not None:
+        bfd_manager = bfd
+
+        async def run_bfd() -> None:
+            bfd_manager.start()
+            try:
+                await asyncio.Event().wait()
+            finally:
+                await loop.run_in_executor(None, bfd_manager.stop)
+
+        program.add_root("bfd", run_bfd())
+
+    async def serve_responder() -> None:
+        async with responder:
+            await asyncio.Event().wait()
+
+    async def work() -> None:
+        await store.wait_synced(SERVICES, ENDPOINTSLICES, NODES, SECRETS, *CONFIG_KINDS)
+        queue.add(CONFIG)
+        queue.add(STATE)
+        await run_workers(queue, speaker.reconcile, workers=1, name="speaker", logger=log)
+
+    async def hand_over() -> None:
+        # Leave first: peers take over at once (their gratuitous packets re-point the clients); then stop
+        # answering, so the two never answer together for long.
+        if membership is not None:
+            await membership.leave()
+        await speaker.withdraw_all()
+
+    async def finish_in_flight() -> None:
+        queue.shutdown()
+        await queue.drain()
+
+    program.on_stop("hand over announcements", hand_over)
+    program.on_stop("finish in-flight reconciles", finish_in_flight)
+    program.add_root("layer2 responder", serve_responder())
+    program.lead(None, work)
+
+
+def _export_responder_counters(program: Program, responder: L2Responder) -> None:
+    """MetalLB's layer 2 counters (exact names, no ``_total``), read from the responder at scrape time."""
+    exact = program.exact
+    counters = {
+        "metallb_layer2_requests_received": ("Number of l2 requests received for owned IPs", "requests_received"),
+        "metallb_layer2_responses_sent": ("Number of l2 responses sent for owned IPs", "responses_sent"),
+        "metallb_layer2_gratuitous_sent": ("Number of l2 gratuitous packets sent for owned IPs", "gratuitous_sent"),
+    }
+
+    def reader(attr: str) -> Callable[[], Mapping[tuple[str, ...], float]]:
+        def read() -> Mapping[tuple[str, ...], float]:
+            return {(str(ip),): float(v) for ip, v in getattr(responder.stats, attr).items()}
+
+        return read
+
+    for name, (doc, attr) in counters.items():
+        exact.collect(name, doc, ["ip"], reader(attr))
+
+
+def _main(args: argparse.Namespace) -> int:
+    if not args.node_name:
+        sys.stderr.write("pymetallb speaker: must specify --node-name or METALLB_NODE_NAME\n")
+        return EXIT_USAGE
+    try:
+        load_exclusions(args.excludel2_path)
+    except ExclusionError as exc:
+        sys.stderr.write(f"pymetallb speaker: {exc}\n")
+        return EXIT_USAGE
+    return run_program(args, wire_speaker, name="speaker")
+
+
+def register(sub: Any) -> None:
+    """Entry point (``pymetallb.commands``): add the ``speaker`` subcommand."""
+    p = sub.add_parser("speaker", help="run the speaker on a node: announce Service IPs (layer 2 and BGP)")
+    add_common_flags(p, port=7472, port_help="/metrics, /healthz, /readyz port")
+    p.add_argument(
+        "--node-name",
+        default=os.environ.get("METALLB_NODE_NAME"),
+        help="this node's name, as the Node object (env METALLB_NODE_NAME; required)",
+    )
+    p.add_argument(
+        "--ignore-exclude-lb",
+        type=parse_bool,
+        nargs="?",
+        const=True,
+        default=False,
+        help="announce from nodes labelled node.kubernetes.io/exclude-from-external-load-balancers too",
+    )
+    p.add_argument(
+        "--answer-ping",
+        type=parse_bool,
+        nargs="?",
+        const=True,
+        default=False,
+        help="answer ICMP and ICMPv6 echo for the announced IPs (ping VIP works without binding it)",
+    )
+    p.add_argument(
+        "--l2-subnet-only",
+        type=parse_bool,
+        nargs="?",
+        const=True,
+        default=False,
+        help="answer ARP/NDP for an IP only on interfaces with an address in a subnet containing it "
+        "(MetalLB answers on every interface, metallb#277)",
+    )
+    p.add_argument(
+        "--excludel2-path",
+        type=Path,
+        default=EXCLUDE_FILE,
+        help="YAML with announcedInterfacesToExclude regexes (default %(default)s; MetalLB's list when absent)",
+    )
+    p.add_argument(
+        "--bgp",
+        type=parse_bool,
+        nargs="?",
+        const=True,
+        default=True,
+        help="run BGP sessions to the BGPPeers active on this node (default true; false: layer 2 only)",
+    )
+    add_membership_flags(p)
+    p.set_defaults(handler=_main)

@@ -1,0 +1,306 @@
+"""SpeakerController over a Store and fakes: what this node announces, what it writes, and when it stays put.
+
+Two nodes ``a`` and ``b``; the election's order for 198.51.100.100 is fixed by sha256, so each test reads the
+owner from the pure core (``L2Election``) instead of hard-coding it: the tests check that the controller does
+what the core decides, and what a user sees (Events, status objects, metrics) follows.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+import pytest
+from kubefakes import FakeApi, FakeRecorder
+from prometheus_client import CollectorRegistry
+
+from reconciler.core.l2 import election_order
+from reconciler.runtime.metrics import ExactCounters
+from reconciler.runtime.resources import ENDPOINTSLICES, NODES, SECRETS, SERVICES
+from reconciler.runtime.store import Store
+from reconciler.runtime.workqueue import WorkQueue
+from speaker.controller import CONFIG, FLUSH, Key, SpeakerController, SpeakerSettings
+from speaker.resources import (
+    ADVERTISEMENTS_L2,
+    BGP_STATUSES,
+    CONFIG_KINDS,
+    L2_STATUSES,
+    POOLS,
+    STATES,
+    slice_service_key,
+    status_service_key,
+)
+
+pytestmark = pytest.mark.anyio
+NS = "metallb-system"
+VIP = "198.51.100.100"
+
+
+class FakeResponder:
+    def __init__(self, missing: frozenset[Any] = frozenset()) -> None:
+        self.calls: list[dict[Any, frozenset[str] | None]] = []
+        self.retriggered: list[Any] = []
+        self.missing = missing
+
+    def set_desired(self, desired: Any) -> Any:
+        self.calls.append(dict(desired))
+
+        class Result:
+            missing_interfaces = self.missing
+
+        return Result()
+
+    def first_gratuitous_at(self, ip: Any) -> float | None:
+        return 10.25
+
+    def retrigger(self, ip: Any) -> None:
+        self.retriggered.append(ip)
+
+
+def node(name: str, **labels: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {"name": name, "labels": labels, "resourceVersion": "1"},
+        "status": {"addresses": [{"type": "InternalIP", "address": "192.0.2.1"}], "conditions": []},
+    }
+
+
+def service(name: str, *ips: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name, "namespace": "default", "resourceVersion": "1", "uid": "u"},
+        "spec": {"type": "LoadBalancer", "clusterIPs": ["10.96.0.1"], "ports": [{"port": 80, "protocol": "TCP"}]},
+        "status": {"loadBalancer": {"ingress": [{"ip": ip} for ip in ips]}},
+    }
+
+
+def endpoints(svc: str, *nodes: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "discovery.k8s.io/v1",
+        "kind": "EndpointSlice",
+        "metadata": {"name": f"{svc}-x", "namespace": "default", "labels": {"kubernetes.io/service-name": svc}},
+        "endpoints": [{"addresses": ["10.244.0.1"], "nodeName": n, "conditions": {"ready": True}} for n in nodes],
+    }
+
+
+def pool(name: str, *addresses: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "metallb.io/v1beta1",
+        "kind": "IPAddressPool",
+        "metadata": {"name": name, "namespace": NS, "resourceVersion": "1"},
+        "spec": {"addresses": list(addresses)},
+    }
+
+
+def l2adv(name: str, **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "metallb.io/v1beta1",
+        "kind": "L2Advertisement",
+        "metadata": {"name": name, "namespace": NS, "resourceVersion": "1"},
+        "spec": spec,
+    }
+
+
+class World:
+    def __init__(self, me: str, *, members: frozenset[str] | None = None, missing: frozenset[Any] = frozenset()):
+        self.store = Store()
+        self.store.add_index(ENDPOINTSLICES, "service", slice_service_key)
+        self.store.add_index(L2_STATUSES, "service", status_service_key)
+        self.store.add_index(BGP_STATUSES, "service", status_service_key)
+        for res in (SERVICES, ENDPOINTSLICES, NODES, SECRETS, L2_STATUSES, BGP_STATUSES, STATES, *CONFIG_KINDS):
+            self.store.replace(res, [], "1")
+        self.store.replace(NODES, [node("a"), node("b")], "1")
+        self.store.replace(POOLS, [pool("vips", "198.51.100.100-198.51.100.110")], "1")
+        self.store.replace(ADVERTISEMENTS_L2, [l2adv("all")], "1")
+        self.queue: WorkQueue[Key] = WorkQueue(name="t")
+        self.api = FakeApi()
+        self.recorder = FakeRecorder()
+        self.responder = FakeResponder(missing)
+        self.members = members
+        self.exact = ExactCounters()
+        self.registry = CollectorRegistry()
+        self.speaker = SpeakerController(
+            self.store,
+            self.queue,
+            self.api,
+            self.recorder,  # type: ignore[arg-type]
+            self.responder,
+            settings=SpeakerSettings(node=me, namespace=NS),
+            registry=self.registry,
+            exact=self.exact,
+            members=lambda: self.members,
+            clock=lambda: 10.0,
+            now=lambda: "T",
+        )
+        self.store.subscribe(self.speaker.on_store_change)
+
+    async def drain(self) -> None:
+        while len(self.queue):
+            key = await self.queue.get()
+            try:
+                await self.speaker.reconcile(key)
+            finally:
+                self.queue.done(key)
+
+    async def start(self) -> None:
+        self.queue.add(CONFIG)
+        await self.drain()
+
+    def desired(self) -> dict[Any, frozenset[str] | None]:
+        return self.responder.calls[-1] if self.responder.calls else {}
+
+    def sample(self, name: str, **labels: str) -> float | None:
+        return self.registry.get_sample_value(name, labels)
+
+
+def owner_of(ip: str, nodes: tuple[str, ...] = ("a", "b")) -> str:
+    return election_order(nodes, ip, {})[0]
+
+
+async def test_the_elected_node_answers_for_the_vip_and_says_so_once() -> None:
+    winner = owner_of(VIP)
+    w = World(winner)
+    w.store.apply(SERVICES, "ADDED", service("web", VIP))
+    w.store.apply(ENDPOINTSLICES, "ADDED", endpoints("web", "a"))
+    await w.start()
+    assert w.desired() == {ipaddress.ip_address(VIP): None}
+    message = f'announcing from node "{winner}" with protocol "layer2"'
+    assert w.recorder.events == [("web", "Normal", "nodeAssigned", message)]
+    assert w.sample("metallb_speaker_announced", service="default/web", protocol="layer2", node=winner, ip=VIP) == 1
+    status = [o for (kind, _, _), o in w.api.objects.items() if kind == "servicel2statuses"]
+    assert [s["status"] for s in status] == [{"node": winner, "serviceName": "web", "serviceNamespace": "default"}]
+    # The same inputs again (a resync): no new Event (MetalLB emits one on every pass, #1682).
+    w.queue.add(CONFIG)
+    w.speaker.config = None
+    await w.drain()
+    assert len(w.recorder.events) == 1
+
+
+async def test_the_other_node_stays_silent() -> None:
+    loser = "b" if owner_of(VIP) == "a" else "a"
+    w = World(loser)
+    w.store.apply(SERVICES, "ADDED", service("web", VIP))
+    w.store.apply(ENDPOINTSLICES, "ADDED", endpoints("web", "a"))
+    await w.start()
+    assert w.desired() == {} and w.recorder.events == []
+
+
+async def test_without_serving_endpoints_nobody_announces() -> None:
+    w = World(owner_of(VIP))
+    w.store.apply(SERVICES, "ADDED", service("web", VIP))
+    await w.start()
+    assert w.desired() == {}
+
+
+async def test_when_the_owner_dies_the_next_in_order_takes_over_and_the_failover_is_timed() -> None:
+    first, second = election_order(("a", "b"), VIP, {})
+    w = World(second, members=frozenset({"a", "b"}))
+    w.store.apply(SERVICES, "ADDED", service("web", VIP))
+    w.store.apply(ENDPOINTSLICES, "ADDED", endpoints("web", "a", "b"))
+    await w.start()
+    assert w.desired() == {}
+    w.members = frozenset({second})
+    w.speaker.members_changed(frozenset({first}), at=10.0)
+    await w.drain()
+    assert w.desired() == {ipaddress.ip_address(VIP): None}
+    assert w.sample("pymetallb_failover_seconds_count") == 1
+    assert w.sample("pymetallb_failover_seconds_sum") == pytest.approx(0.25)
+
+
+async def test_a_deleted_service_is_withdrawn_and_its_status_object_goes() -> None:
+    w = World(owner_of(VIP))
+    w.store.apply(SERVICES, "ADDED", service("web", VIP))
+    w.store.apply(ENDPOINTSLICES, "ADDED", endpoints("web", "a"))
+    await w.start()
+    created = next(o for (k, _, _), o in w.api.objects.items() if k == "servicel2statuses")
+    w.store.apply(L2_STATUSES, "ADDED", created)
+    w.store.apply(SERVICES, "DELETED", service("web", VIP))
+    await w.drain()
+    assert w.desired() == {}
+    assert not [k for k in w.api.objects if k[0] == "servicel2statuses"]
+
+
+async def test_an_interface_that_does_not_exist_gives_announce_failed() -> None:
+    w = World(owner_of(VIP), missing=frozenset({ipaddress.ip_address(VIP)}))
+    w.store.replace(ADVERTISEMENTS_L2, [l2adv("eth9", interfaces=["eth9"])], "2")
+    w.store.apply(SERVICES, "ADDED", service("web", VIP))
+    w.store.apply(ENDPOINTSLICES, "ADDED", endpoints("web", "a"))
+    await w.start()
+    assert w.desired() == {ipaddress.ip_address(VIP): frozenset({"eth9"})}
+    reasons = [(e[1], e[2]) for e in w.recorder.events]
+    assert reasons == [("Warning", "announceFailed")]
+    assert w.recorder.events[0][3] == (
+        f'the interfaces specified by LB IP "{VIP}" doesn\'t exist in assigned node "{owner_of(VIP)}" '
+        'with protocol "layer2"'
+    )
+
+
+async def test_a_config_that_would_orphan_an_announced_ip_is_refused_and_the_ip_stays() -> None:
+    w = World(owner_of(VIP))
+    w.store.apply(SERVICES, "ADDED", service("web", VIP))
+    w.store.apply(ENDPOINTSLICES, "ADDED", endpoints("web", "a"))
+    await w.start()
+    moved = pool("vips", "203.0.113.0/24")
+    moved["metadata"]["resourceVersion"] = "2"
+    w.store.apply(POOLS, "MODIFIED", moved)
+    await w.drain()
+    assert w.desired() == {ipaddress.ip_address(VIP): None}, "still announced"
+    assert w.sample("metallb_k8s_client_config_stale_bool") == 1
+    assert any("would be in no pool: 198.51.100.100" in e for e in w.speaker.config_errors)
+
+
+async def test_a_duplicate_seen_on_the_wire_makes_the_lower_ranked_announcer_withdraw() -> None:
+    first, second = election_order(("a", "b"), VIP, {})
+    # A partition: ``second`` cannot see ``first`` in membership and announces too.
+    w = World(second, members=frozenset({second}))
+    w.store.apply(SERVICES, "ADDED", service("web", VIP))
+    w.store.apply(ENDPOINTSLICES, "ADDED", endpoints("web", "a", "b"))
+    await w.start()
+    assert w.desired() == {ipaddress.ip_address(VIP): None}
+    other = {
+        "apiVersion": "metallb.io/v1beta1",
+        "kind": "ServiceL2Status",
+        "metadata": {
+            "name": "l2-other",
+            "namespace": NS,
+            "labels": {
+                "metallb.io/node": first,
+                "metallb.io/service-name": "web",
+                "metallb.io/service-namespace": "default",
+            },
+        },
+        "status": {"node": first, "serviceName": "web", "serviceNamespace": "default"},
+    }
+    w.store.apply(L2_STATUSES, "ADDED", other)
+    w.speaker.duplicate_seen(ipaddress.ip_address(VIP), "eth0", bytes.fromhex("020000000001"))
+    await w.drain()
+    assert w.desired() == {}, "the node that sorts second yields"
+    assert w.responder.retriggered == [], "a yielding node does not announce again"
+    assert ("web", "Warning", "duplicateAnnouncer") in [e[:3] for e in w.recorder.events]
+    assert f'pymetallb_layer2_duplicate_announcers{{ip="{VIP}"}} 1' in w.exact.expose()
+
+
+async def test_a_node_that_keeps_a_disputed_ip_announces_it_again() -> None:
+    first = election_order(("a", "b"), VIP, {})[0]
+    w = World(first, members=frozenset({first}))
+    w.store.apply(SERVICES, "ADDED", service("web", VIP))
+    w.store.apply(ENDPOINTSLICES, "ADDED", endpoints("web", "a", "b"))
+    await w.start()
+    w.speaker.duplicate_seen(ipaddress.ip_address(VIP), "eth0", bytes.fromhex("020000000002"))
+    await w.drain()
+    assert w.desired() == {ipaddress.ip_address(VIP): None}
+    assert w.responder.retriggered == [ipaddress.ip_address(VIP)], "so the other side hears it and yields"
+
+
+async def test_the_flush_coalesces_many_decisions_into_one_set_desired() -> None:
+    w = World(owner_of(VIP))
+    for i in range(50):
+        ip = f"198.51.100.{100 + i % 10}"
+        w.store.apply(SERVICES, "ADDED", service(f"s{i}", ip))
+        w.store.apply(ENDPOINTSLICES, "ADDED", endpoints(f"s{i}", "a"))
+    w.queue.add(CONFIG)
+    await w.drain()
+    assert len(w.responder.calls) <= 2
+    assert FLUSH not in w.queue._dirty

@@ -1,0 +1,242 @@
+"""The fast YAML reader (libyaml) and the reference (PyYAML's pure-Python reader with Go's rules) agree exactly.
+
+Agreement means: the same data, or the same exception class with the same text (message, line, column,
+snippet). Proven on every golden file (inputs, expected outputs, and the legacy config inside a ConfigMap),
+on generated Kubernetes-like documents written in many YAML styles, and on the same documents broken by
+one edit (a character deleted, doubled or replaced by YAML syntax, a key repeated) and on single bytes.
+The writer is checked the same way: libyaml's emitter writes byte for byte what the pure emitter writes.
+"""
+
+from __future__ import annotations
+
+import string
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from crds import yamlio
+from crds.manifests import read_text_documents
+
+GOLDEN = Path(__file__).resolve().parent.parent / "golden"
+
+
+def reference(text: str) -> list[Any]:
+    return list(yaml.load_all(text, Loader=yamlio.GoYAMLLoader))
+
+
+def outcome(read: Any, text: str) -> tuple[str, Any]:
+    try:
+        return "ok", read(text)
+    except Exception as exc:  # every exception, so a bare ValueError would show as a disagreement
+        return type(exc).__name__, str(exc)
+
+
+def assert_agree(text: str) -> None:
+    expected = outcome(reference, text)
+    assert outcome(yamlio.load_all, text) == expected, text
+    if expected[0] == "ok" and len(expected[1]) == 1:
+        assert outcome(yamlio.load, text) == ("ok", expected[1][0]), text
+
+
+def test_this_pyyaml_has_libyaml() -> None:
+    """Without libyaml the reference reader runs (correct, but ~20x slower): `pip install PyYAML` wheels have it."""
+    if not yamlio.HAVE_LIBYAML:
+        pytest.skip("PyYAML without libyaml: reinstall PyYAML from its manylinux wheel (pip install --force PyYAML)")
+    assert yamlio._FastGoLoader.__mro__[1] is yaml.CSafeLoader
+
+
+# --- golden files ------------------------------------------------------------------------------------
+
+
+def golden_texts() -> list[tuple[str, str]]:
+    found = []
+    for path in sorted(GOLDEN.rglob("*.yaml")):
+        text = path.read_text(encoding="utf-8")
+        found.append((str(path.relative_to(GOLDEN)), text))
+        try:
+            doc = reference(text)
+        except yaml.YAMLError:
+            continue
+        for item in doc:
+            if isinstance(item, dict) and isinstance(item.get("data"), dict):
+                inner = item["data"].get("config")
+                if isinstance(inner, str):
+                    found.append((f"{path.relative_to(GOLDEN)}#data.config", inner))
+    return found
+
+
+GOLDEN_TEXTS = golden_texts()
+
+
+def test_golden_files_are_found() -> None:
+    assert len(GOLDEN_TEXTS) >= 40
+    assert any(name.endswith("#data.config") for name, _ in GOLDEN_TEXTS)
+
+
+@pytest.mark.parametrize(("name", "text"), GOLDEN_TEXTS, ids=[n for n, _ in GOLDEN_TEXTS])
+def test_readers_agree_on_golden_file(name: str, text: str) -> None:
+    assert_agree(text)
+
+
+@pytest.mark.parametrize(("name", "text"), GOLDEN_TEXTS, ids=[n for n, _ in GOLDEN_TEXTS])
+def test_writers_agree_on_golden_file(name: str, text: str) -> None:
+    try:
+        docs = reference(text)
+    except yaml.YAMLError:
+        return
+    for doc in docs:
+        assert yamlio.dump(doc) == yamlio.dump(doc, fast=False)
+
+
+# --- Go's rules, as a user sees them -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param("community: 1:2\n", {"community": "1:2"}, id="no-base-60-int"),
+        pytest.param("x: 1:2.5\n", {"x": "1:2.5"}, id="no-base-60-float"),
+        pytest.param("x: 0x1F\n", {"x": 31}, id="hex-int"),
+        pytest.param("x: 1_000\n", {"x": 1000}, id="underscore-int"),
+        pytest.param("x: yes\ny: off\n", {"x": True, "y": False}, id="yaml-1.1-bools-like-go-yaml-v2"),
+        pytest.param("x: 1e5\n", {"x": "1e5"}, id="exponent-without-sign-is-a-string"),
+        pytest.param("x: ~\ny:\n", {"x": None, "y": None}, id="nulls"),
+        pytest.param("<<: {a: 1}\nb: 2\n", {"a": 1, "b": 2}, id="merge-key"),
+    ],
+)
+def test_go_scalar_rules(text: str, expected: dict[str, Any]) -> None:
+    assert yamlio.load(text) == expected
+    assert reference(text) == [expected]
+
+
+def test_duplicate_key_is_an_error_at_the_second_key() -> None:
+    docs, errors = read_text_documents("apiVersion: v1\nkind: Service\nkind: Pod\n", "svc.yaml")
+    assert docs == []
+    assert [e.line() for e in errors] == ['svc.yaml:3:1: invalid YAML: mapping key "kind" already defined']
+
+
+def test_a_bad_explicit_scalar_is_a_yaml_error_not_a_traceback() -> None:
+    docs, errors = read_text_documents("port: !!int eighty\n", "svc.yaml")
+    assert docs == []
+    assert [e.line() for e in errors] == ['svc.yaml:1:7: invalid YAML: cannot read "eighty" as !!int']
+
+
+def test_aliases_share_one_object_and_cycles_match_the_reference() -> None:
+    doc = yamlio.load("a: &x [1, 2]\nb: *x\n")
+    assert doc["a"] is doc["b"]
+    looped = yamlio.load("&a [*a]")
+    assert looped[0] is looped
+    assert_agree("&a {x: *a}")  # refused by the reference: a cycle through a mapping
+    assert repr(yamlio.load("&m {x: [*m]}")) == repr(reference("&m {x: [*m]}")[0])
+
+
+def test_deep_nesting_is_an_error_or_data_never_a_crash() -> None:
+    for depth in (50, 500):
+        assert_agree("[" * depth + "]" * depth)
+        assert_agree("a:\n" + "".join(" " * i + "a:\n" for i in range(1, depth)))
+
+
+# --- generated documents -----------------------------------------------------------------------------
+
+TRICKY = [
+    "1:2", "65535:65282", "yes", "No", "on", "OFF", "true", "~", "null", "", "0", "007", "0o17", "0x1F", "0b101",
+    "1_000", "-1", "+1", "1.5", ".5", "1e5", "1.0e+3", ".inf", "-.Inf", ".nan", "2026-01-01", "2026-01-01T10:00:00Z",
+    "10.0.0.0/24", "fd00::/120", "192.0.2.1-192.0.2.9", "<<", "=", "a b", "a: b", "- x", "#x", "x #y", "'q'", '"q"',
+    "ünïcödé", "tab\there", "line\nbreak", "\\", "@at", "`tick", "%pct", "!bang", "&amp", "*star", "{x}", "[y]",
+]  # fmt: skip
+names = st.text(alphabet=string.ascii_lowercase + "-.", min_size=1, max_size=8)
+scalars = st.one_of(
+    st.sampled_from(TRICKY), st.integers(-(2**70), 2**70), st.booleans(), st.none(), names, st.floats(allow_nan=False)
+)
+
+
+def documents_with(keys: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    return st.recursive(
+        scalars,
+        lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(keys, inner, max_size=4)),
+        max_leaves=20,
+    )
+
+
+documents = documents_with(st.one_of(names, st.sampled_from(TRICKY)))
+# The emitters differ only on an empty key (pure: "? ''", libyaml: "'': "), which reads back the same.
+documents_to_write = documents_with(st.one_of(names, st.sampled_from([t for t in TRICKY if t])))
+styles = st.fixed_dictionaries(
+    {
+        "default_flow_style": st.sampled_from([False, True, None]),
+        "default_style": st.sampled_from([None, "", "'", '"', "|", ">"]),
+        "indent": st.sampled_from([2, 4]),
+        "width": st.sampled_from([20, 80]),
+        "explicit_start": st.booleans(),
+    }
+)
+SYNTAX = list(":-?[]{},&*!|>'\"%@`#\t\n \x00\x85\ufeff\u2028")
+
+
+def render(doc: Any, style: dict[str, Any], unquoted: bool) -> str:
+    """YAML text for ``doc``; ``unquoted`` strips the quotes PyYAML adds, so plain scalars get resolved."""
+    text = yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, **style)
+    return text.replace("'", "") if unquoted else text
+
+
+@settings(max_examples=300)
+@given(
+    docs=st.lists(documents, min_size=1, max_size=3),
+    style=styles,
+    unquoted=st.booleans(),
+)
+def test_readers_agree_on_generated_documents(docs: list[Any], style: dict[str, Any], unquoted: bool) -> None:
+    text = "---\n".join(render(d, style, unquoted) for d in docs)
+    assert_agree(text)
+
+
+@settings(max_examples=400)
+@given(
+    doc=documents,
+    style=styles,
+    unquoted=st.booleans(),
+    edit=st.sampled_from(["delete", "double", "replace", "insert", "repeat-line"]),
+    where=st.floats(0, 1),
+    char=st.sampled_from(SYNTAX),
+)
+def test_readers_agree_on_broken_documents(
+    doc: Any, style: dict[str, Any], unquoted: bool, edit: str, where: float, char: str
+) -> None:
+    text = render(doc, style, unquoted)
+    i = int(where * (len(text) - 1))
+    if edit == "delete":
+        text = text[:i] + text[i + 1 :]
+    elif edit == "double":
+        text = text[: i + 1] + text[i:]
+    elif edit == "replace":
+        text = text[:i] + char + text[i + 1 :]
+    elif edit == "insert":
+        text = text[:i] + char + text[i:]
+    else:
+        lines = text.splitlines(keepends=True)
+        j = int(where * (len(lines) - 1))
+        text = "".join([*lines[: j + 1], lines[j], *lines[j + 1 :]])  # often a duplicate key
+    assert_agree(text)
+
+
+@pytest.mark.parametrize("code", range(256))
+def test_readers_agree_on_one_character(code: int) -> None:
+    assert_agree(chr(code))
+    assert_agree(f"a: {chr(code)}\n")
+
+
+@settings(max_examples=200)
+@given(doc=st.one_of(st.lists(documents_to_write, max_size=4), st.dictionaries(names, documents_to_write, max_size=4)))
+def test_writers_agree_on_generated_data(doc: Any) -> None:
+    """Manifests are mappings (a bare scalar would differ: the pure emitter ends it with ``...``)."""
+    assert yamlio.dump(doc) == yamlio.dump(doc, fast=False)
+    assert reference(yamlio.dump(doc)) == [doc]
+
+
+def test_an_empty_key_is_written_differently_but_reads_back_the_same() -> None:
+    doc = [{"": None, "a": [{"": "x"}]}]
+    assert reference(yamlio.dump(doc)) == reference(yamlio.dump(doc, fast=False)) == [doc]
