@@ -28,10 +28,10 @@ deadcode: venv
 	$(BIN)/vulture crds reconciler speaker webhooks tests bench tests/vulture_whitelist.py --min-confidence 60 \
 		--exclude .testenv,.venv --ignore-decorators "@pytest.fixture"
 
-# Coverage floor over the unit tests only (cheap; the component and e2e tiers add more). Measured 82.8% when it
-# was set (the speaker controller had no unit tests yet); the floor sits a little under it: raise it as coverage grows,
+# Coverage floor over the unit tests only (cheap; the component and e2e tiers add more). Measured 85.7% when it
+# was last raised (1,696 unit tests); the floor sits a little under it: raise it as coverage grows,
 # never lower it to let a change in.
-COVERAGE_FLOOR := 81
+COVERAGE_FLOOR := 84
 coverage: venv
 	$(BIN)/pytest tests/unit -q --cov=crds --cov=reconciler --cov=speaker --cov=webhooks \
 		--cov-report=term:skip-covered --cov-fail-under=$(COVERAGE_FLOOR)
