@@ -19,7 +19,6 @@ unchanged.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import copy
 import sys
 from collections.abc import Mapping, Sequence
@@ -230,7 +229,9 @@ class _LiveError(Exception):
 
 
 def _read_live(kubeconfig: str, namespace: str) -> ClusterState:
-    # Imported here: the offline plan does not pay for the API client (aiohttp) at start-up.
+    # Imported here: the offline plan does not pay for asyncio and the API client (aiohttp) at start-up.
+    import asyncio
+
     from reconciler.migrate.live import MigrationError, read_cluster
     from reconciler.runtime.client import ApiClient
     from reconciler.runtime.errors import ApiError
