@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from testenv_server import TestAPIServer
 
 from webhooks.certs import KeyPair, issue_serving, new_ca
@@ -498,3 +499,70 @@ def test_usage_error_exits_2(cluster: Cluster) -> None:
     )
     assert proc.returncode == 2
     assert "--service takes namespace/name" in proc.stderr
+
+
+DOCTOR_READS = [
+    ("", "nodes,namespaces,services,configmaps", ["get", "list"]),
+    ("discovery.k8s.io", "endpointslices", ["get", "list"]),
+    ("coordination.k8s.io", "leases", ["get"]),
+    ("apiextensions.k8s.io", "customresourcedefinitions", ["get"]),
+    ("admissionregistration.k8s.io", "validatingwebhookconfigurations", ["get"]),
+    ("metallb.io", "*", ["get", "list"]),
+]
+
+
+def test_a_missing_permission_is_named_and_the_other_checks_still_run(cluster: Cluster, tmp_path: Path) -> None:
+    """A user who may read everything but Secrets: the Secret checks say Forbidden and which permission; the rest
+    (config included: password references are then judged as the webhook judges them) still report ok."""
+    sa = f"doctor-{cluster.uid}"
+    cluster.kubectl("create", "serviceaccount", sa, "-n", cluster.ns)
+    rules = [
+        {"apiGroups": [group], "resources": resources.split(","), "verbs": verbs}
+        for group, resources, verbs in DOCTOR_READS
+    ]
+    cluster.apply(
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRole",
+            "metadata": {"name": sa},
+            "rules": rules,
+        }
+    )
+    cluster.apply(
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRoleBinding",
+            "metadata": {"name": sa},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": sa},
+            "subjects": [{"kind": "ServiceAccount", "name": sa, "namespace": cluster.ns}],
+        }
+    )
+    try:
+        token = cluster.kubectl("create", "token", sa, "-n", cluster.ns, "--duration=1h").strip()
+        admin = yaml.safe_load(Path(cluster.api.kubeconfig).read_text())
+        kcluster = admin["clusters"][0]
+        path = tmp_path / "sa.kubeconfig"
+        path.write_text(
+            yaml.safe_dump(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Config",
+                    "clusters": [kcluster],
+                    "users": [{"name": sa, "user": {"token": token}}],
+                    "contexts": [{"name": sa, "context": {"cluster": kcluster["name"], "user": sa}}],
+                    "current-context": sa,
+                }
+            )
+        )
+        code, body, err = cluster.doctor(kubeconfig=str(path))
+    finally:
+        cluster.kubectl("delete", "clusterrolebinding,clusterrole", sa, "--ignore-not-found")
+    found = _not_ok(body)
+    assert set(found) == {("webhook-tls", ""), ("memberlist-secret", "")}, json.dumps(body, indent=1)
+    assert found[("memberlist-secret", "")]["details"] == (
+        f"Forbidden: cannot get secrets in namespace {cluster.ns} (memberlist) (grant it to the user running doctor)"
+    )
+    assert found[("webhook-tls", "")]["details"].startswith(
+        f"Forbidden: cannot get secrets in namespace {cluster.ns} (metallb-webhook-cert)"
+    )
+    assert code == 1, err
