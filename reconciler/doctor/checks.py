@@ -59,7 +59,7 @@ CONTROL_PLANE_TAINTS = ("node-role.kubernetes.io/control-plane", "node-role.kube
 
 
 def _denied(name: str, u: Unreadable, subject: str = "") -> Check:
-    fix = "grant the permission (the chart's doctor Role lists every read)" if u.forbidden else "install the CRDs"
+    fix = "grant it (docs/doctor.md lists every read doctor makes)" if u.forbidden else "install the CRDs"
     return Check(name, FAIL, u.line(), fix, subject)
 
 
@@ -99,6 +99,9 @@ def crd_checks(snap: Snapshot) -> list[Check]:
             problems.append(
                 f"{BGPPeer.api.crd_name} stores {', '.join(storage) or 'nothing'}, not {BGPPeer.api.version}"
             )
+        conversion = (peers.get("spec") or {}).get("conversion") or {}
+        if conversion.get("strategy") != "Webhook" or not (conversion.get("webhook") or {}).get("clientConfig"):
+            problems.append(f"{BGPPeer.api.crd_name} has no conversion webhook (v1beta1 objects cannot convert)")
     if problems:
         return [
             Check(
