@@ -162,3 +162,138 @@ def test_report_exit_code_and_stable_json_keys() -> None:
     table = fail.to_table(width=100)
     assert table.splitlines()[0].split() == ["CHECK", "STATUS", "DETAILS", "WHAT", "TO", "DO"]
     assert "1 ok, 1 warning(s), 1 failure(s)" in table
+
+
+# ---- Services: the announcer against the election, lb-class, BGP, the config over live objects ---------------
+
+NS = "metallb-system"
+
+
+def _svc(name: str, ip: str | None, lb_class: str | None = None) -> dict[str, object]:
+    spec: dict[str, object] = {"type": "LoadBalancer", "ports": [{"port": 80, "protocol": "TCP"}]}
+    if lb_class:
+        spec["loadBalancerClass"] = lb_class
+    status = {"loadBalancer": {"ingress": [{"ip": ip}]}} if ip else {}
+    return {"metadata": {"name": name, "namespace": "default"}, "spec": spec, "status": status}
+
+
+def _status(kind: str, node: str, service: str, **extra: object) -> dict[str, object]:
+    labels = {"metallb.io/node": node, "metallb.io/service-name": service, "metallb.io/service-namespace": "default"}
+    return {"kind": kind, "metadata": {"name": f"{kind}-{node}", "labels": labels}, "status": {"node": node, **extra}}
+
+
+def _snapshot(**kw: object) -> Snapshot:
+    pools = [
+        {
+            "apiVersion": "metallb.io/v1beta1",
+            "kind": "IPAddressPool",
+            "metadata": {"name": "l2", "namespace": NS},
+            "spec": {"addresses": ["198.51.100.0/28"]},
+        },
+        {
+            "apiVersion": "metallb.io/v1beta1",
+            "kind": "IPAddressPool",
+            "metadata": {"name": "bgp", "namespace": NS},
+            "spec": {"addresses": ["203.0.113.0/28"]},
+        },
+    ]
+    l2 = [
+        {
+            "apiVersion": "metallb.io/v1beta1",
+            "kind": "L2Advertisement",
+            "metadata": {"name": "l2", "namespace": NS},
+            "spec": {"ipAddressPools": ["l2"], "nodeSelectors": [{"matchLabels": {"l2": "yes"}}]},
+        }
+    ]
+    bgp = [
+        {
+            "apiVersion": "metallb.io/v1beta1",
+            "kind": "BGPAdvertisement",
+            "metadata": {"name": "bgp", "namespace": NS},
+            "spec": {"ipAddressPools": ["bgp"]},
+        }
+    ]
+    nodes = [{"metadata": {"name": "n1", "labels": {"l2": "yes"}}}, {"metadata": {"name": "n2"}}]
+    slices = [
+        {
+            "metadata": {"name": f"{s}-1", "namespace": "default", "labels": {"kubernetes.io/service-name": s}},
+            "endpoints": [{"addresses": ["192.0.2.9"], "nodeName": "n2", "conditions": {"ready": True}}],
+        }
+        for s in ("web", "routed")
+    ]
+    base: dict[str, object] = {
+        "config": {"pools": pools, "l2_advertisements": l2, "bgp_advertisements": bgp},
+        "nodes": nodes,
+        "slices": slices,
+    }
+    base.update(kw)
+    return Snapshot(NS, **base)  # type: ignore[arg-type]
+
+
+def _service_verdicts(snap: Snapshot, lb_class: str | None = None) -> dict[tuple[str, str], tuple[Status, str]]:
+    from reconciler.doctor.checks import parse_live_config, service_checks
+
+    config, errors, _, _ = parse_live_config(snap)
+    assert errors == []
+    return {(c.name, c.subject): (c.status, c.details) for c in service_checks(snap, config, lb_class=lb_class)}
+
+
+def test_l2_announcer_on_another_node_than_the_election_is_a_warning() -> None:
+    snap = _snapshot(services=[_svc("web", "198.51.100.5")], l2_statuses=[_status("l2", "n2", "web")])
+    got = _service_verdicts(snap)
+    assert got[("service-l2", "default/web")] == (
+        Status.WARN,
+        "announced by n2, but the election over the live Nodes says n1",
+    )
+
+
+def test_l2_announcer_the_election_picks_is_ok() -> None:
+    snap = _snapshot(services=[_svc("web", "198.51.100.5")], l2_statuses=[_status("l2", "n1", "web")])
+    assert _service_verdicts(snap)[("service-l2", "default/web")] == (Status.OK, "announced from n1")
+
+
+def test_l2_nobody_announcing_fails_and_names_the_elected_node() -> None:
+    snap = _snapshot(services=[_svc("web", "198.51.100.5")])
+    status, details = _service_verdicts(snap)[("service-l2", "default/web")]
+    assert (status, details) == (Status.FAIL, "no node announces it (the election says n1)")
+
+
+def test_bgp_lists_each_node_and_its_peers() -> None:
+    statuses = [_status("bgp", "n2", "routed", peers=["r1", "r2"]), _status("bgp", "n1", "routed", peers=["r1"])]
+    snap = _snapshot(services=[_svc("routed", "203.0.113.3")], bgp_statuses=statuses)
+    assert _service_verdicts(snap)[("service-bgp", "default/routed")] == (
+        Status.OK,
+        "advertised: n1 → r1; n2 → r1, r2",
+    )
+
+
+def test_other_load_balancer_class_is_excluded_with_a_warning() -> None:
+    snap = _snapshot(services=[_svc("web", None, lb_class="other.example/lb")])
+    status, details = _service_verdicts(snap)[("service", "default/web")]
+    assert status is Status.WARN
+    assert details == "loadBalancerClass other.example/lb is not ours (none): excluded"
+
+
+def test_an_address_outside_every_pool_fails_the_announcement() -> None:
+    snap = _snapshot(services=[_svc("web", "192.0.2.77")])
+    assert _service_verdicts(snap)[("service-announce", "default/web")][0] is Status.FAIL
+
+
+def test_live_config_errors_are_where_colon_what() -> None:
+    from reconciler.doctor.checks import parse_live_config
+
+    snap = _snapshot()
+    assert isinstance(snap.config["pools"], list)
+    snap.config["pools"].append(
+        {
+            "apiVersion": "metallb.io/v1beta1",
+            "kind": "IPAddressPool",
+            "metadata": {"name": "clash", "namespace": NS},
+            "spec": {"addresses": ["198.51.100.8/29"]},
+        }
+    )
+    config, errors, _, _ = parse_live_config(snap)
+    assert config is None
+    assert errors == [
+        'IPAddressPool/l2: CIDR "198.51.100.0/28" in pool "l2" overlaps with already defined CIDR "198.51.100.8/29"'
+    ]
