@@ -297,3 +297,19 @@ def test_live_config_errors_are_where_colon_what() -> None:
     assert errors == [
         'IPAddressPool/l2: CIDR "198.51.100.0/28" in pool "l2" overlaps with already defined CIDR "198.51.100.8/29"'
     ]
+
+
+def test_arp_targets_are_the_l2_ips_of_our_selected_services() -> None:
+    from reconciler.doctor.checks import l2_ips, parse_live_config
+
+    services = [
+        _svc("web", "198.51.100.5"),
+        _svc("routed", "203.0.113.3"),
+        _svc("theirs", "198.51.100.6", lb_class="other.example/lb"),
+        _svc("other", "198.51.100.7"),
+    ]
+    snap = _snapshot(services=services)
+    config, _, _, _ = parse_live_config(snap)
+    assert l2_ips(snap, config, None, None) == ["198.51.100.5", "198.51.100.7"]
+    assert l2_ips(snap, config, {"default/web"}, None) == ["198.51.100.5"]
+    assert l2_ips(snap, None, None, None) == []
