@@ -23,12 +23,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from crds.addresses import EntryError, parse_entry
-from crds.config import BgpMode, ClusterResources, LabeledObject, ParseOptions, ParseResult, parse_config
+from crds.config import BgpMode, ClusterResources, Config, LabeledObject, ParseOptions, ParseResult, parse_config
 from crds.intervals import IntervalIndex
 from crds.meta import Resource
 from crds.objects import load_object
 from crds.types import BFDProfile, BGPAdvertisement, BGPPeer, Community, IPAddressPool, L2Advertisement
 from reconciler.core.allocator import IP
+from reconciler.core.announcing import PoolIndex
 from reconciler.core.services import ServiceView, service_view
 from reconciler.runtime.resources import NAMESPACES, NODES, SERVICES, ResourceType, object_key
 from reconciler.runtime.store import Store
@@ -127,6 +128,7 @@ class ClusterState:
         self._views: dict[str, tuple[dict[str, Any], ServiceView]] = {}
         self._pool_index: IntervalIndex[str] | None = None
         self._config: ParseResult | None = None
+        self._pool_of: tuple[Config, PoolIndex] | None = None
         self.store.subscribe(self._on_change)
 
     def _on_change(self, res: ResourceType, key: str, old: Any, new: Any) -> None:
@@ -237,6 +239,12 @@ class ClusterState:
                     index.set(name, pool_intervals(pool))
             self._pool_index = index
         return sorted(self._pool_index.overlapping(wanted))
+
+    def pool_index(self, config: Config) -> PoolIndex:
+        """Which pool holds an address, for ``config`` (built once per parsed config)."""
+        if self._pool_of is None or self._pool_of[0] is not config:
+            self._pool_of = (config, PoolIndex(config.pools))
+        return self._pool_of[1]
 
     def config(self) -> ParseResult:
         """The parse of the current config (cached until a config object or a Node changes)."""
