@@ -54,6 +54,7 @@ def route_attrs(attrs: RouteAttributes) -> RouteAttrs:
         communities=frozenset(c.value for c in attrs.communities),
         large_communities=frozenset(c.sort_key for c in attrs.large_communities),
         local_pref=attrs.local_pref,
+        as_path_prepend=attrs.as_path_prepend,
     )
 
 

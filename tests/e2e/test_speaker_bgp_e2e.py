@@ -73,6 +73,7 @@ def _cluster_with_router(sc: SpeakerCluster) -> Bird:
             "spec": {
                 "ipAddressPools": ["bgp"],
                 "communities": ["64512:100", "large:64512:1:2"],
+                "asPathPrepend": 2,
                 "nodeSelectors": [{"matchLabels": {LAB_LABEL: sc.ns}}],
             },
         }
@@ -92,7 +93,7 @@ def _bgp_peers_of(sc: SpeakerCluster, service: str) -> dict[str, list[str]]:
     return {i["status"]["node"]: i["status"].get("peers", []) for i in items if i.get("status")}
 
 
-def test_every_node_announces_to_the_router_with_communities_and_the_status_says_so(sc: SpeakerCluster) -> None:
+def test_every_node_announces_with_communities_and_prepended_as_path_and_the_status_says_so(sc: SpeakerCluster) -> None:
     bird = _cluster_with_router(sc)
     sc.service("web", VIP, endpoints_on=list(sc.nodes))
     nodes = {n.ip4 for n in sc.nodes.values()}
@@ -102,7 +103,7 @@ def test_every_node_announces_to_the_router_with_communities_and_the_status_says
         raise AssertionError(bird.cli("show", "protocols") + bird.log()[-3000:] + sc.logs()[-4000:]) from None
     block = bird.routes()[f"{VIP}/32"]
     assert "(64512,100)" in block and "(64512, 1, 2)" in block, block
-    assert f"BGP.as_path: {MY_ASN}" in block
+    assert f"BGP.as_path: {MY_ASN} {MY_ASN} {MY_ASN}\n" in block, "asPathPrepend 2: our ASN three times"
     statuses = eventually(lambda: len(_bgp_peers_of(sc, "web")) == 3 and _bgp_peers_of(sc, "web"), what="statuses")
     assert set(statuses) == set(sc.nodes) and all(p == ["tor"] for p in statuses.values())
 
