@@ -319,7 +319,11 @@ class BgpAnnouncer:
             )
             self.report(name, "Warning", "sessionDown", f"BGP session to {name} down: {event.reason}")
         elif event.kind is EventKind.ERROR:
-            self.report(name, "Warning", "sessionFailed", f"BGP session to {name}: {event.reason}")
+            message = f"BGP session to {name}: {event.reason}"
+            if "TCP MD5" in event.reason:
+                # The operator's next step: the two secrets that must match are here and on the router.
+                message += f"; compare BGPPeer {name}'s password or passwordSecret with the router's MD5 password"
+            self.report(name, "Warning", "sessionFailed", message)
 
     def bfd_changed(self, change: BfdChange[str]) -> None:
         """BFD says the path to a peer failed: reset its BGP session now (RFC 5882 §4.3)."""

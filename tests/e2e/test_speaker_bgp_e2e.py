@@ -285,7 +285,7 @@ def test_md5_sessions_with_a_password_and_a_secret_and_a_wrong_password_is_a_war
         sc.start_speaker(node, bgp=True)
     eventually(lambda: bird.established("n1") and bird.established("n2"), timeout=60, what="both MD5 sessions")
     found = eventually(lambda: _warnings(sc, "wrong"), timeout=60, what="a Warning Event on BGPPeer wrong")
-    assert any("TCP MD5" in w and "password" in w for w in found), found
+    assert any(w.startswith("sessionFailed: ") and "TCP MD5" in w and "passwordSecret" in w for w in found), found
     assert not bird.established("n3")
     assert not _warnings(sc, "plain") and not _warnings(sc, "secret")
 
