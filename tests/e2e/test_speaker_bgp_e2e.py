@@ -145,7 +145,8 @@ def test_a_stopped_speaker_leaves_the_ecmp_set(sc: SpeakerCluster) -> None:
     eventually(lambda: len(_next_hops(bird, f"{VIP}/32")) == 3, timeout=60, what="three paths")
     victim = nodes[0]
     assert sc.stop_speaker(victim, signal.SIGKILL) == -signal.SIGKILL
-    # No graceful restart configured on our side: the router drops the dead node's path at the hold time (9 s).
+    # The kernel closes a killed process's TCP connection, and without graceful restart on our side the router
+    # drops the node's path as soon as it sees that; a silent failure (hold time or BFD) is the BFD test's case.
     eventually(lambda: _next_hops(bird, f"{VIP}/32") == {n.ip4 for n in nodes[1:]}, timeout=40, what="the path to go")
 
 
