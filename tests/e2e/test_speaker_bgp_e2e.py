@@ -245,6 +245,11 @@ def test_graceful_restart_keeps_the_route_at_the_router_while_the_speaker_restar
     try:
         sc.stop_speaker(node, sig)
         eventually(lambda: not bird.established("n1"), timeout=20, what="BIRD to see the session go")
+        # Changed while the speaker is away: only a path sent again after the restart can carry it.
+        sc.kubectl(
+            "patch", "bgpadvertisement", "tagged", "-n", sc.ns, "--type=json",
+            "-p", '[{"op": "add", "path": "/spec/communities/-", "value": "64512:200"}]',
+        )  # fmt: skip
         sc.start_speaker(node, bgp=True)
         eventually(lambda: bird.established("n1"), timeout=60, what="the session back")
         # End-of-RIB ends BIRD's restart: stale routes we did not send again would be flushed now.
@@ -253,6 +258,7 @@ def test_graceful_restart_keeps_the_route_at_the_router_while_the_speaker_restar
             timeout=30,
             what="BIRD to finish the graceful restart",
         )
+        eventually(lambda: "(64512,200)" in bird.routes().get(f"{VIP}/32", ""), timeout=30, what="the path sent again")
         time.sleep(1)  # a flush of stale routes would show within this
     finally:
         stop.set()
