@@ -16,8 +16,8 @@ $(STAMP): pyproject.toml
 	@touch $@
 
 lint: venv
-	$(BIN)/ruff check crds reconciler speaker webhooks tests bench
-	$(BIN)/ruff format --check crds reconciler speaker webhooks tests bench
+	$(BIN)/ruff check crds reconciler speaker webhooks tests bench examples
+	$(BIN)/ruff format --check crds reconciler speaker webhooks tests bench examples
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 	@$(MAKE) --no-print-directory deadcode
@@ -28,10 +28,10 @@ deadcode: venv
 	$(BIN)/vulture crds reconciler speaker webhooks tests bench tests/vulture_whitelist.py --min-confidence 60 \
 		--exclude .testenv,.venv --ignore-decorators "@pytest.fixture"
 
-# Coverage floor over the unit tests only (cheap; the component and e2e tiers add more). Measured 82.8% when it
-# was set (speaker/layer2.py had no unit tests yet); the floor sits a little under it: raise it as coverage grows,
+# Coverage floor over the unit tests only (cheap; the component and e2e tiers add more). Measured 85.7% when it
+# was last raised (1,696 unit tests); the floor sits a little under it: raise it as coverage grows,
 # never lower it to let a change in.
-COVERAGE_FLOOR := 81
+COVERAGE_FLOOR := 84
 coverage: venv
 	$(BIN)/pytest tests/unit -q --cov=crds --cov=reconciler --cov=speaker --cov=webhooks \
 		--cov-report=term:skip-covered --cov-fail-under=$(COVERAGE_FLOOR)
@@ -39,21 +39,25 @@ coverage: venv
 unit: venv
 	$(BIN)/pytest tests/unit -q
 
-e2e: venv testenv
+e2e: venv testenv gobgp helm sysdeps
 	$(BIN)/pytest tests/e2e -q
 
 # Debian packages for the component tests (root only; see the script).
 sysdeps:
 	@bash tests/sysdeps.sh
 
-test: venv testenv gobgp sysdeps lint coverage
+test: venv testenv gobgp helm sysdeps lint coverage
 	$(BIN)/pytest -q --ignore=tests/unit
 
 crds: venv
 	$(BIN)/pymetallb crds --write crds/
 
-demo: venv
-	@bash examples/demo.sh
+# The whole system live on this machine (examples/demo.py): as root it needs the test apiserver and the Debian
+# packages, so it builds and installs them like `make test`; without root it runs only the offline part
+# (examples/demo.sh) and needs neither. DEMO_FLAGS=--non-interactive never waits for Enter.
+DEMO_DEPS := $(if $(filter 0,$(shell id -u)),testenv sysdeps)
+demo: venv $(DEMO_DEPS)
+	@$(BIN)/python examples/demo.py $(DEMO_FLAGS)
 
 bench: venv
 	$(BIN)/python -m bench
@@ -63,3 +67,4 @@ clean:
 
 include tests/testenv/testenv.mk
 include tests/gobgp/gobgp.mk
+include tests/helm/helm.mk

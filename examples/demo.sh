@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# `make demo`: convert a legacy MetalLB ConfigMap into CRs, validate them, print them. No cluster needed.
+# The offline part of `make demo` (all of it without root; see examples/demo.py): convert a legacy MetalLB
+# ConfigMap into CRs, validate them, print them, plan which IP each Service gets. No cluster needed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYMETALLB=.venv/bin/pymetallb

@@ -5,6 +5,10 @@ Services (with their current ``status``, if any), optionally Namespaces. ``--bef
 change: the Services are first allocated under the old config, then converged under the new one exactly as
 the controller would after the edit, and every Service that would move or lose its IP is shown.
 
+``--kubeconfig`` reads the current state from a cluster instead: its MetalLB CRs (in ``-n``), every Service
+with its status, the Namespaces. Alone it shows the live allocation; with ``-f`` the files bring an edited
+config and the table shows which live Services would keep, move or lose their IPs (``--before`` still works).
+
 When Nodes and EndpointSlices are among the inputs, the plan also shows who announces each Service, by the
 speaker's own functions (``l2_owners``, ``bgp_plan``) over the planned IPs, with every Node counted as a live
 speaker: the layer 2 node, or the BGP nodes with the peers each sends to (column ANNOUNCED BY; in ``-o yaml``
@@ -19,7 +23,7 @@ import copy
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from crds.addresses import format_ip
 from crds.config import Config, ParseOptions, Pool, parse_config
@@ -33,6 +37,10 @@ from reconciler.core.l2 import L2Decision, l2_owners
 from reconciler.core.nodes import endpoint_slice_view, node_view, slices_by_service
 from reconciler.core.services import ALLOCATED_FROM_POOL, ServiceView, service_view
 from reconciler.core.speaker_status import service_bgp_status, service_l2_status
+from reconciler.migrate.proof import config_of
+
+if TYPE_CHECKING:
+    from reconciler.migrate.live import ClusterState
 
 __all__ = ["Announcing", "PlanRow", "announcing", "plan", "register"]
 
@@ -216,15 +224,61 @@ def _namespaces(core: Sequence[Document]) -> dict[str, Mapping[str, str]] | None
     return found or None
 
 
+class _LiveError(Exception):
+    """The cluster could not be read; ``str()`` is the message."""
+
+
+def _read_live(kubeconfig: str, namespace: str) -> ClusterState:
+    # Imported here: the offline plan does not pay for asyncio and the API client (aiohttp) at start-up.
+    import asyncio
+
+    from reconciler.migrate.live import MigrationError, read_cluster
+    from reconciler.runtime.client import ApiClient
+    from reconciler.runtime.errors import ApiError
+
+    async def read() -> ClusterState:
+        try:
+            client = await ApiClient.connect(kubeconfig)
+        except ApiError as exc:
+            raise MigrationError(f"cannot reach the cluster: {exc}") from exc
+        async with client:
+            return await read_cluster(client, namespace)
+
+    try:
+        return asyncio.run(read())
+    except MigrationError as exc:
+        raise _LiveError(str(exc)) from exc
+
+
 def run(args: argparse.Namespace) -> int:
-    config, core, problems = _load(args.filename, args.namespace, args.bgp_mode, args.stdin)
+    if not args.filename and not args.kubeconfig:
+        print("pymetallb plan: error: give -f PATH (manifests) or --kubeconfig (a live cluster)", file=sys.stderr)
+        return EXIT_USAGE
+    live: ClusterState | None = None
+    if args.kubeconfig:
+        try:
+            live = _read_live(args.kubeconfig, args.namespace)
+        except _LiveError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_PROBLEMS
+    if args.filename:
+        config, core, problems = _load(args.filename, args.namespace, args.bgp_mode, args.stdin)
+    else:
+        assert live is not None
+        config, errors = config_of(live.crs, bgp_mode=args.bgp_mode)
+        core, problems = [], [f"cluster: {e}" for e in errors]
     if problems or config is None:
         for line in problems:
             print(line)
         return EXIT_PROBLEMS
+    if live is not None:
+        # The Services and Namespaces are the cluster's; -f (if given) only brings the edited config.
+        core = [Document("cluster", i, s) for i, s in enumerate(live.services)]
+        namespaces: dict[str, Mapping[str, str]] | None = dict(live.namespace_labels)
+    else:
+        namespaces = _namespaces(core)
     services = [d for d in core if d.kind == "Service"]
     views = [service_view(d.data) for d in services]
-    namespaces = _namespaces(core)
     if args.before:
         before_cfg, _, before_problems = _load(args.before, args.namespace, args.bgp_mode, args.stdin)
         if before_problems or before_cfg is None:
@@ -243,7 +297,7 @@ def run(args: argparse.Namespace) -> int:
         docs += _status_objects(found or {}, args.namespace)
         sys.stdout.write("".join("---\n" + dump_yaml(d) for d in docs))
         return EXIT_OK
-    if args.before:
+    if args.before or (live is not None and args.filename):
         changed = [r for r in rows if r.changed]
         sys.stdout.write(_table(rows))
         print(f"\n{len(changed)} of {len(rows)} Services would change.")
@@ -254,14 +308,19 @@ def run(args: argparse.Namespace) -> int:
 
 def register(sub: Any) -> None:
     """Entry point (``pymetallb.commands``): add the ``plan`` subcommand."""
-    p = sub.add_parser("plan", help="show which IP each Service would get, from manifests on disk")
+    p = sub.add_parser("plan", help="show which IP each Service would get, from manifests or a live cluster")
     p.add_argument(
         "-f",
         "--filename",
         action="append",
-        required=True,
         metavar="PATH",
-        help="pools, advertisements, Services, Namespaces, Nodes, EndpointSlices: files, directories or -",
+        help="pools, advertisements, Services, Namespaces, Nodes, EndpointSlices: files, directories or -; with "
+        "--kubeconfig, the edited config to preview against the cluster's Services",
+    )
+    p.add_argument(
+        "--kubeconfig",
+        metavar="PATH",
+        help="read the current state from a cluster: its MetalLB CRs (in -n), Services and Namespaces",
     )
     p.add_argument(
         "--before",

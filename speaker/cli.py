@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from reconciler.runtime.clock import kube_time
 from reconciler.runtime.compact import compact_service, strip_bookkeeping
 from reconciler.runtime.controller import run_workers
 from reconciler.runtime.events import EventRecorder, EventType
@@ -59,7 +60,7 @@ async def wire_speaker(program: Program) -> None:
     exclude = load_exclusions(args.excludel2_path)
     loop = asyncio.get_running_loop()
     queue: WorkQueue[Key] = WorkQueue(name="speaker", clock=program.clock)
-    recorder = EventRecorder(program.client, "metallb-speaker", host=node)
+    recorder = EventRecorder(program.client, "metallb-speaker", host=node, clock=program.clock)
     pod_name, pod_uid = pod_identity()
     holder: list[SpeakerController] = []
 
@@ -120,6 +121,7 @@ async def wire_speaker(program: Program) -> None:
         members=membership.alive if membership is not None else (lambda: None),
         bgp=bgp,
         clock=loop.time,
+        now=lambda: kube_time(program.clock.now()),
         logger=log,
     )
     holder.append(speaker)

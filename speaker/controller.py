@@ -730,5 +730,7 @@ class SpeakerController:
 
 
 def pod_identity() -> tuple[str | None, str | None]:
-    """The speaker Pod's name and uid from the downward API (``POD_NAME``/``METALLB_POD_NAME``, ``POD_UID``)."""
-    return os.environ.get("METALLB_POD_NAME") or os.environ.get("POD_NAME"), os.environ.get("POD_UID")
+    """The speaker Pod's name and uid from the downward API (``METALLB_POD_NAME``/``POD_NAME``,
+    ``METALLB_POD_UID``/``POD_UID``, as the chart sets them)."""
+    name = os.environ.get("METALLB_POD_NAME") or os.environ.get("POD_NAME")
+    return name, os.environ.get("METALLB_POD_UID") or os.environ.get("POD_UID")

@@ -73,9 +73,11 @@ class SpeakerCluster:
     tmp: Path
     nodes: dict[str, Node] = field(default_factory=dict)
     client: Host | None = None
+    node_prefix: str = ""
+    """Node names are ``<node_prefix>-n<i>``; empty: the last six characters of ``ns`` (unique per test)."""
 
     def __post_init__(self) -> None:
-        self.suffix = self.ns[-6:]
+        self.suffix = self.node_prefix or self.ns[-6:]
         self.key_dir = self.tmp / "ml-secret"
         self.key_dir.mkdir(exist_ok=True)
         (self.key_dir / "secretkey").write_text(secrets.token_urlsafe(16))

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Debian packages the component tests need (network namespaces, ARP/NDP clients, nftables, routing daemons).
+# Debian packages the component tests and `make demo` need (network namespaces, ARP/NDP clients, nftables,
+# routing daemons, curl).
 # Installs only what is missing, and only as root (`apt-get update` first). Without root it prints what to
 # install and exits 0: the tests then skip with that reason outside CI, and fail in CI (tests/conftest.py).
 set -euo pipefail
@@ -11,6 +12,7 @@ WANT=(
   nftables:nft
   tcpdump:tcpdump
   iputils-ping:ping
+  curl:curl
   bird2:bird
   frr:/usr/lib/frr/bgpd
 )

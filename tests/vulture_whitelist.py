@@ -100,3 +100,8 @@ _.verb  # tests/unit/runtime: FakeLeaseApi.fail is called with the verb; these f
 # --- helpers of the test environment kept for people at a shell ---
 _.nft  # tests/netlab.py Host.nft: nftables in a namespace, beside Host.ip
 _.rss_kib  # tests/testenv/testenv_server.py: the apiserver's memory, for make cluster users and benchmarks
+
+# --- http.server handler methods, called by name by BaseHTTPRequestHandler ---
+_.do_GET  # tests/e2e/test_doctor_e2e.py: the stand-in webhook
+_.do_POST
+_.log_message

@@ -84,7 +84,7 @@ async def wire_webhook(program: Program) -> None:
 
     certs: SelfManagedCerts | FileCerts
     if args.cert_dir is not None:
-        certs = FileCerts(CertFiles(args.cert_dir), serving)
+        certs = FileCerts(CertFiles(args.cert_dir), serving, clock=program.clock)
         certs.step()
     else:
         svc = ServiceRef(name=args.service_name, namespace=args.namespace)
@@ -103,6 +103,7 @@ async def wire_webhook(program: Program) -> None:
             hosts=hosts,
             policy=policy,
             poll_interval=args.cert_poll,
+            clock=program.clock,
         )
         await certs.step()  # serve something before listening; retried by run() if this pass failed
     program.add_root("certificates", certs.run())

@@ -92,7 +92,7 @@ def review_config(model: type[Resource], req: AdmissionRequest, state: ClusterSt
         except ValueError:
             old = None
     if old is None:
-        old = state.config_objects(model).get(name)
+        old = state.config_object(model, name)
 
     warnings: list[str] = []
     if isinstance(new, BGPPeer) and new.spec.disable_mp:

@@ -19,15 +19,15 @@ a pair is served: the CA bundle is cert-manager's business there.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import datetime
 import logging
 import ssl
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from reconciler.runtime.client import ApiClient
+from reconciler.runtime.clock import Clock, RealClock
 from reconciler.runtime.errors import ApiError, Conflict, NotFound
 from reconciler.runtime.resources import SECRETS
 
@@ -39,10 +39,6 @@ __all__ = ["SECRET_NAME", "FileCerts", "SelfManagedCerts"]
 
 SECRET_NAME = "metallb-webhook-cert"
 _log = logging.getLogger(__name__)
-
-
-def _utcnow() -> datetime.datetime:
-    return datetime.datetime.now(datetime.UTC)
 
 
 def _decode(secret: dict[str, Any] | None) -> dict[str, bytes]:
@@ -67,7 +63,7 @@ class SelfManagedCerts:
         secret_name: str = SECRET_NAME,
         policy: CertPolicy | None = None,
         poll_interval: float = 10.0,
-        now: Callable[[], datetime.datetime] = _utcnow,
+        clock: Clock | None = None,
         logger: logging.Logger | None = None,
     ) -> None:
         self.api = api
@@ -78,7 +74,7 @@ class SelfManagedCerts:
         self.secret_name = secret_name
         self.policy = policy or CertPolicy()
         self.poll_interval = poll_interval
-        self.now = now
+        self.clock: Clock = clock or RealClock()  # wall time for validity and the schedule; sleeps between passes
         self.ready = False
         self.rotations = 0
         self._log = logger or _log
@@ -89,16 +85,16 @@ class SelfManagedCerts:
             delay = self.poll_interval
             try:
                 next_check = await self.step()
-                delay = max(0.05, min(self.poll_interval, (next_check - self.now()).total_seconds()))
+                delay = max(0.05, min(self.poll_interval, (next_check - self.clock.now()).total_seconds()))
             except ApiError as exc:
                 self._log.warning(
                     "certificate pass failed: %s", exc, extra={"op": "certs", "event": "passFailed", "error": str(exc)}
                 )
-            await asyncio.sleep(delay)
+            await self.clock.sleep(delay)
 
     async def step(self) -> datetime.datetime:
         """One pass (see the module docstring); returns when the schedule wants the next one."""
-        now = self.now()
+        now = self.clock.now()
         try:
             secret: dict[str, Any] | None = await self.api.get(SECRETS, self.secret_name, self.namespace)
         except NotFound:
@@ -163,11 +159,13 @@ class FileCerts:
         serving: ServingContext,
         *,
         poll_interval: float = 2.0,
+        clock: Clock | None = None,
         logger: logging.Logger | None = None,
     ) -> None:
         self.files = files
         self.serving = serving
         self.poll_interval = poll_interval
+        self.clock: Clock = clock or RealClock()
         self._log = logger or _log
 
     @property
@@ -194,4 +192,4 @@ class FileCerts:
     async def run(self) -> None:
         while True:
             self.step()
-            await asyncio.sleep(self.poll_interval)
+            await self.clock.sleep(self.poll_interval)

@@ -181,6 +181,12 @@ class ClusterState:
                 out[name] = obj
         return out
 
+    def config_object(self, model: type[Resource], name: str) -> Resource | None:
+        """One readable config object by name (a key lookup: a review never rebuilds the whole kind)."""
+        res, ns = CONFIG_RESOURCES[model], self.settings.namespace
+        raw = self.store.get(res, f"{ns}/{name}")
+        return self._model(model, res, f"{ns}/{name}", raw) if raw is not None else None
+
     def resources(
         self, overrides: Mapping[type[Resource], Mapping[str, Resource | None]] | None = None
     ) -> ClusterResources:

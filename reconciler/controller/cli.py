@@ -31,7 +31,7 @@ async def wire_controller(program: Program) -> None:
     """Reflectors, the controller and its work loop (under the Lease when ``--leader-elect``)."""
     args = program.args
     queue: WorkQueue[Key] = WorkQueue(name="controller", clock=program.clock)
-    recorder = EventRecorder(program.client, "metallb-controller")
+    recorder = EventRecorder(program.client, "metallb-controller", clock=program.clock)
     settings = ControllerSettings(namespace=args.namespace, lb_class=args.lb_class)
     ctl = Controller(
         program.client,
@@ -41,6 +41,7 @@ async def wire_controller(program: Program) -> None:
         settings=settings,
         registry=program.registry,
         exact=program.exact,
+        clock=program.clock,
         memberlist_secret=args.ml_secret_name,
     )
     program.store.subscribe(ctl.on_store_change)

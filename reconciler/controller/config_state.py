@@ -6,14 +6,13 @@ disappears (an edit or a delete by hand is undone at once, not at the next confi
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from crds.types import ConfigurationState
 from reconciler.controller.keys import STATE, StateKey
 from reconciler.controller.ports import ObjectWriter
 from reconciler.controller.resources import STATE_NAME, STATES
 from reconciler.controller.state import ControllerSettings, ControllerState
 from reconciler.core.actuation import configuration_state_status
+from reconciler.runtime.clock import Clock, kube_time
 from reconciler.runtime.errors import NotFound
 from reconciler.runtime.store import Store
 
@@ -28,13 +27,13 @@ class ConfigurationStateWriter:
         client: ObjectWriter,
         *,
         settings: ControllerSettings,
-        now: Callable[[], str],
+        clock: Clock,
     ) -> None:
         self.store = store
         self.state = state
         self.client = client
         self.settings = settings
-        self.now = now
+        self.clock = clock  # wall time for the condition
 
     async def reconcile(self, key: StateKey = STATE) -> float | None:
         ns = self.settings.namespace
@@ -53,7 +52,7 @@ class ConfigurationStateWriter:
                     },
                 }
                 current = await self.client.create(STATES, body, ns)
-        patch = configuration_state_status(current, list(self.state.config_errors), now=self.now())
+        patch = configuration_state_status(current, list(self.state.config_errors), now=kube_time(self.clock.now()))
         if patch is not None:
             await self.client.patch(STATES, STATE_NAME, patch, ns, subresource="status")
         return None

@@ -16,7 +16,6 @@ Service reconciles (as MetalLB's), not internal keys.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from typing import Any
 
 from prometheus_client import CollectorRegistry
@@ -37,8 +36,9 @@ from reconciler.controller.memberlist_secret import MemberlistSecretWriter
 from reconciler.controller.pool_status import PoolStatusWriter
 from reconciler.controller.ports import ObjectWriter, Recorder
 from reconciler.controller.resources import COMMUNITIES, POOLS, STATE_NAME, STATES, WATCHED
-from reconciler.controller.service_reconciler import ServiceReconciler, utc_now
+from reconciler.controller.service_reconciler import ServiceReconciler
 from reconciler.controller.state import ControllerMetrics, ControllerSettings, ControllerState, PendingCollector
+from reconciler.runtime.clock import Clock, RealClock
 from reconciler.runtime.metrics import ExactCounters
 from reconciler.runtime.resources import NAMESPACES, SERVICES, ResourceType
 from reconciler.runtime.store import Store
@@ -70,7 +70,7 @@ class Controller:
         registry: CollectorRegistry,
         exact: ExactCounters,
         logger: logging.Logger | None = None,
-        now: Callable[[], str] = utc_now,
+        clock: Clock | None = None,
         memberlist_secret: str = "memberlist",
     ) -> None:
         self.store = store
@@ -82,12 +82,13 @@ class Controller:
         log = logger or logging.getLogger("pymetallb.controller")
         self.log = log
         enqueue = queue.add
+        wall = clock or RealClock()  # the status conditions' timestamps
         self.config = ConfigReconciler(store, self.state, enqueue, self.metrics, settings=settings, logger=log)
         self.services = ServiceReconciler(
-            store, self.state, client, recorder, enqueue, settings=settings, now=now, logger=log
+            store, self.state, client, recorder, enqueue, settings=settings, clock=wall, logger=log
         )
         self.pools = PoolStatusWriter(store, self.state, client, self.metrics, settings=settings)
-        self.states = ConfigurationStateWriter(store, self.state, client, settings=settings, now=now)
+        self.states = ConfigurationStateWriter(store, self.state, client, settings=settings, clock=wall)
         self.memberlist = MemberlistSecretWriter(
             client, namespace=settings.namespace, name=memberlist_secret, logger=log
         )

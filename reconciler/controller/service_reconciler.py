@@ -7,9 +7,7 @@ addresses are freed, every waiting Service is queued again; when an allocation c
 
 from __future__ import annotations
 
-import datetime
 import logging
-from collections.abc import Callable
 from typing import Any
 
 from crds.addresses import format_ip
@@ -21,16 +19,12 @@ from reconciler.controller.state import ControllerSettings, ControllerState
 from reconciler.core.actuation import service_metadata_patch, service_status_patch
 from reconciler.core.balancer import Outcome, converge
 from reconciler.core.services import ServiceView, service_view
+from reconciler.runtime.clock import Clock, RealClock, kube_time
 from reconciler.runtime.errors import NotFound
 from reconciler.runtime.resources import SERVICES
 from reconciler.runtime.store import Store
 
-__all__ = ["ServiceReconciler", "utc_now"]
-
-
-def utc_now() -> str:
-    """Wall time as Kubernetes writes it in conditions."""
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+__all__ = ["ServiceReconciler"]
 
 
 class ServiceReconciler:
@@ -43,7 +37,7 @@ class ServiceReconciler:
         enqueue: Enqueue,
         *,
         settings: ControllerSettings,
-        now: Callable[[], str] = utc_now,
+        clock: Clock | None = None,
         logger: logging.Logger | None = None,
     ) -> None:
         self.store = store
@@ -52,7 +46,7 @@ class ServiceReconciler:
         self.recorder = recorder
         self.enqueue = enqueue
         self.settings = settings
-        self.now = now
+        self.clock: Clock = clock or RealClock()  # wall time for the status conditions
         self.log = logger or logging.getLogger("pymetallb.controller")
 
     async def reconcile(self, key: ServiceKey) -> float | None:
@@ -104,7 +98,7 @@ class ServiceReconciler:
         ns, name = view.namespace, view.name
         meta_patch = service_metadata_patch(obj, outcome.pool if outcome.ips else None)
         status_patch = service_status_patch(
-            obj, outcome.ips, pending=outcome.pending, pool=outcome.pool, now=self.now()
+            obj, outcome.ips, pending=outcome.pending, pool=outcome.pool, now=kube_time(self.clock.now())
         )
         if outcome.left_class and set(view.current_ips) != set(outcome.left_class) and status_patch is not None:
             # Another implementation writes this Service's status now; only our condition goes.

@@ -161,6 +161,22 @@ class Allocator:
         self._entries = sorted(
             (e.family, e.first, e.last, p.name) for p in self._config.pools.values() for e in p.entries
         )
+        pools = list(self._config.pools.values())
+        # The candidate lists ``allocate`` walks are fixed for a config: built once, not per Service.
+        self._fallback = [p for p in pools if p.auto_assign and p.allocation is None]
+        self._fallback_index = {p.name: i for i, p in enumerate(self._fallback)}
+        self._pinnable = [
+            p
+            for p in pools
+            if p.allocation is not None
+            and p.auto_assign
+            and (p.allocation.namespaces or p.allocation.namespace_selectors or p.allocation.service_selectors)
+        ]
+        # Per family, the index of the first fallback pool that may still have a free address of it: every pool
+        # before it was seen full. Filling pools in name order would otherwise make each new Service re-check
+        # every full pool before the first with room (quadratic: 100,000 Services over 1,000 pools took 37 s).
+        # A release lowers it again (``_forget``).
+        self._first_open: dict[Family, int] = {4: 0, 6: 0}
 
     def set_config(self, config: Config) -> dict[str, str]:
         """Adopt new pools. Keeps every allocation still valid; returns the dropped ones with the reason.
@@ -275,16 +291,16 @@ class Allocator:
         current = self._allocations.get(req.key)
         if current is not None:
             return self.assign(req, current.ips)
-        tried: list[str] = []
-        for candidates in (self._pinned_pools(req), self._fallback_pools()):
-            tried.extend(p.name for p in candidates)
-            chosen = self._best_pool(candidates, req)
+        pinned = self._pinned_pools(req)
+        for candidates, fallback in ((pinned, False), (self._fallback, True)):
+            chosen = self._best_pool(candidates, req, fallback=fallback)
             if chosen is not None:
                 pool, free = chosen
                 try:
                     return self.assign(req, self._select(pool.name, free, req))
                 except AllocationError:
                     continue
+        tried = [p.name for p in (*pinned, *self._fallback)]
         # MetalLB says only "no available IPs"; naming the pools tried tells the user where to look.
         if not tried:
             raise AllocationError("no available IPs: no pool with autoAssign admits this service")
@@ -345,14 +361,7 @@ class Allocator:
         return True
 
     def _pinned_pools(self, req: ServiceRequest) -> list[Pool]:
-        pools = [
-            p
-            for p in self._config.pools.values()
-            if p.allocation is not None
-            and p.auto_assign
-            and (p.allocation.namespaces or p.allocation.namespace_selectors or p.allocation.service_selectors)
-            and self._compatible(p, req)
-        ]
+        pools = [p for p in self._pinnable if self._compatible(p, req)]
         # Lower priority number first; unset (0) last; ties by name (MetalLB: random).
         return sorted(
             pools,
@@ -363,17 +372,28 @@ class Allocator:
             ),
         )
 
-    def _fallback_pools(self) -> list[Pool]:
-        return [p for p in self._config.pools.values() if p.auto_assign and p.allocation is None]
+    def _best_pool(
+        self, pools: Sequence[Pool], req: ServiceRequest, *, fallback: bool = False
+    ) -> tuple[Pool, dict[Family, int]] | None:
+        """MetalLB's ``findBestPoolForService``, over pools in a deterministic order.
 
-    def _best_pool(self, pools: Sequence[Pool], req: ServiceRequest) -> tuple[Pool, dict[Family, int]] | None:
-        """MetalLB's ``findBestPoolForService``, over pools in a deterministic order."""
+        With ``fallback`` (``pools`` is ``self._fallback``) the pools known to have no free address of the
+        wanted families are skipped: they could not be chosen. Not with a sharing key, whose shared addresses
+        a full pool may still offer.
+        """
         primary: Family = 6 if req.prefer_ipv6 else 4
         secondary: Family = 4 if primary == 6 else 6
         first_primary = first_secondary = None
         wanted = set(req.families)
-        for pool in pools:
+        track = fallback and not req.sharing_key
+        start = min(self._first_open[f] for f in wanted) if track and wanted else 0
+        for i in range(start, len(pools)):
+            pool = pools[i]
             free = self._free_ips(pool, req)
+            if track:
+                for family in (4, 6):
+                    if family not in free and self._first_open[family] == i:
+                        self._first_open[family] = i + 1
             if not free:
                 continue
             if len(wanted) == 1:
@@ -503,6 +523,9 @@ class Allocator:
             if i == len(used) or used[i] != ip[1]:
                 raise InternalInvariantError(f"{format_ip(*ip)} missing from the in-use list of {alloc.pool}")
             used.pop(i)
+            index = self._fallback_index.get(alloc.pool)
+            if index is not None and index < self._first_open[ip[0]]:
+                self._first_open[ip[0]] = index
             if use.sharing_key:
                 self._shared.get((alloc.pool, use.sharing_key), set()).discard(ip)
         return alloc

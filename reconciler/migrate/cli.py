@@ -37,6 +37,7 @@ async def _run(args: argparse.Namespace) -> MigrationReport:
             allow_moves=args.allow_moves,
             apply=args.apply,
             delete_configmap=args.delete_configmap,
+            lb_class=args.lb_class,
             log=_err,
         )
 

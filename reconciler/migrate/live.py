@@ -28,7 +28,8 @@ from crds import yamlio
 from crds.errors import LegacyConfigError
 from crds.legacy import convert_text
 from crds.meta import Resource
-from crds.types import BFDProfile, BGPAdvertisement, BGPPeer, Community, IPAddressPool, L2Advertisement, kind_for
+from crds.objects import load_object
+from crds.types import BFDProfile, BGPAdvertisement, BGPPeer, Community, IPAddressPool, L2Advertisement
 from reconciler.migrate.proof import Proof, config_of, prove_keeps_ips
 from reconciler.runtime.client import ApiClient
 from reconciler.runtime.errors import ApiError, Forbidden, NotFound
@@ -38,9 +39,11 @@ __all__ = [
     "CONFIGMAP_NAME",
     "FIELD_MANAGER",
     "MIGRATED_AT",
+    "ClusterState",
     "MigrationError",
     "MigrationReport",
     "migrate_in_cluster",
+    "read_cluster",
 ]
 
 CONFIGMAP_NAME = "config"  # MetalLB's legacy ConfigMap, in MetalLB's namespace
@@ -120,9 +123,30 @@ async def _existing_crs(client: ApiClient, namespace: str) -> list[Resource]:
     for kind in CR_KINDS:
         items, _ = await _call(f"list {kind.api.plural} in {namespace}", client.list(_rt(kind), namespace))
         for item in items:
-            model = kind_for(str(item.get("apiVersion")), str(item.get("kind"))) or kind
-            found.append(model.model_validate(item))
+            try:
+                found.append(load_object(kind, item))
+            except ValueError as exc:
+                name = (item.get("metadata") or {}).get("name")
+                raise MigrationError(f"{kind.api.kind}/{name} in the cluster cannot be read: {exc}") from None
     return found
+
+
+@dataclass(frozen=True)
+class ClusterState:
+    """What ``plan --kubeconfig`` reads: the MetalLB CRs of a namespace, every Service, Namespace labels."""
+
+    crs: tuple[Resource, ...]
+    services: tuple[dict[str, Any], ...]
+    namespace_labels: Mapping[str, Mapping[str, str]]
+
+
+async def read_cluster(client: ApiClient, namespace: str) -> ClusterState:
+    """The live state the controller would start from; raises ``MigrationError`` (403s name the permission)."""
+    crs = await _existing_crs(client, namespace)
+    services, _ = await _call("list services (all namespaces)", client.list(SERVICES))
+    namespaces, _ = await _call("list namespaces", client.list(NAMESPACES))
+    labels = {str((n.get("metadata") or {}).get("name")): _labels(n) for n in namespaces}
+    return ClusterState(tuple(crs), tuple(services), labels)
 
 
 def _labels(obj: Mapping[str, Any]) -> dict[str, str]:
@@ -137,10 +161,15 @@ async def migrate_in_cluster(
     allow_moves: bool = False,
     apply: bool = False,
     delete_configmap: bool = False,
+    lb_class: str | None = None,
     now: Callable[[], datetime.datetime] = lambda: datetime.datetime.now(datetime.UTC),
     log: Callable[[str], None] = lambda _msg: None,
 ) -> MigrationReport:
-    """Everything ``migrate --in-cluster`` does, as data; raises ``MigrationError`` (never prints)."""
+    """Everything ``migrate --in-cluster`` does, as data; raises ``MigrationError`` (never prints).
+
+    ``lb_class`` is the loadBalancerClass the controller will serve (None: class-less Services, as MetalLB);
+    Services of other classes are not judged, as the controller will not touch them.
+    """
     report = MigrationReport()
     try:
         cm = await client.get(CONFIGMAPS, CONFIGMAP_NAME, namespace)
@@ -178,7 +207,7 @@ async def migrate_in_cluster(
     services, _ = await _call("list services (all namespaces)", client.list(SERVICES))
     namespaces, _ = await _call("list namespaces", client.list(NAMESPACES))
     labels = {str((n.get("metadata") or {}).get("name")): _labels(n) for n in namespaces}
-    report.proof = prove_keeps_ips(config, services, namespaces=labels)
+    report.proof = prove_keeps_ips(config, services, namespaces=labels, lb_class=lb_class)
     proof = report.proof
     log(f"{len(services)} Services read: {len(proof.kept)} keep their IPs, {len(proof.movers)} would move")
     if report.proof.movers and not allow_moves:

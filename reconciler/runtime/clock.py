@@ -29,7 +29,7 @@ import time
 from collections.abc import Awaitable
 from typing import Protocol, TypeVar
 
-__all__ = ["Clock", "FakeClock", "RealClock", "wait_for"]
+__all__ = ["Clock", "FakeClock", "RealClock", "kube_time", "wait_for"]
 
 T = TypeVar("T")
 
@@ -139,6 +139,11 @@ class FakeClock:
         self.advance(max(end - self._now, 0.0))
         for _ in range(50):
             await asyncio.sleep(0)
+
+
+def kube_time(moment: datetime.datetime) -> str:
+    """``metav1.Time`` on the wire: RFC 3339 in UTC, whole seconds (``2026-11-27T10:00:00Z``)."""
+    return moment.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 async def wait_for(clock: Clock, aw: Awaitable[T], timeout: float) -> T:

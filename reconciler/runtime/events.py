@@ -17,14 +17,13 @@ cache is in memory, bounded to ``cache_size`` entries, least recently used dropp
 from __future__ import annotations
 
 import asyncio
-import datetime
 import logging
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-from reconciler.runtime.clock import Clock, RealClock
+from reconciler.runtime.clock import Clock, RealClock, kube_time
 from reconciler.runtime.errors import NotFound
 from reconciler.runtime.resources import EVENTS, ResourceType
 
@@ -50,10 +49,6 @@ class _Seen:
     name: str
     namespace: str
     count: int
-
-
-def _time(now: datetime.datetime) -> str:
-    return now.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class EventRecorder:
@@ -120,7 +115,7 @@ class EventRecorder:
             message,
         )
         now_dt = self.clock.now()
-        now = _time(now_dt)
+        now = kube_time(now_dt)
         seen = self._seen.get(key)
         if seen is not None:
             self._seen.move_to_end(key)

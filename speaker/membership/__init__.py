@@ -2,7 +2,7 @@
 
 The API decides which nodes *may* announce; this package only says which speakers are alive, within a few hundred
 milliseconds and without flapping. ``core`` is the pure protocol (driven by ``tick``/``receive`` on any clock);
-``runtime.Membership`` runs it in its own thread with its own UDP socket. docs/membership.md explains the design.
+``runtime.Membership`` runs it in its own threads with its own UDP socket. docs/membership.md explains the design.
 """
 
 from speaker.membership.core import Core, Effects, Transition

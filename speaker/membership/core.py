@@ -346,7 +346,7 @@ class Core:
                 raise Dropped(DropReason.FROM_SELF)
             if msg.dest != self.name:
                 raise Dropped(DropReason.WRONG_DESTINATION)
-            reason = self.guard.check(msg.sender, msg.boot_ms, opened.boot_id, opened.seq)
+            reason = self.guard.check(msg.sender, msg.boot_ms, opened.boot_id, opened.seq, now)
             if reason is not None:
                 raise Dropped(reason)
         except Dropped as drop:

@@ -1,18 +1,20 @@
-"""``Membership``: the failure detector running in its own thread with its own UDP socket.
+"""``Membership``: the failure detector running in its own threads with its own UDP socket.
 
-The protocol (``core.Core``) is driven here by the real monotonic clock. The thread owns the socket and the core;
-other threads talk to it only through ``set_peers``, ``leave``, ``stop`` (commands queued and a wake-up pipe) and
-read ``alive()`` and ``stats`` (immutable snapshots). It never touches asyncio: a reconcile that keeps the speaker's
+The protocol (``core.Core``) is driven here by the real monotonic clock, by two threads sharing the socket and the
+core under one lock: a receiver blocked in ``recvfrom`` that handles each datagram at once (answering a ping takes
+two GIL acquisitions, the fewest possible), and a timer thread that runs commands and timers. Other threads talk to
+them only through ``set_peers``, ``leave``, ``stop`` (a command queue and an event) and read ``alive()`` and
+``stats`` (immutable snapshots). It never touches asyncio: a reconcile that keeps the speaker's
 event loop busy for seconds does not delay a single probe (the GIL still does, by at most a few milliseconds per
 switch; docs/membership.md has the measurements).
 
 Promises:
 
-* ``on_change`` is called from the membership thread, once per batch of transitions that changed the alive set,
+* ``on_change`` is called from a membership thread, once per batch of transitions that changed the alive set,
   never concurrently with itself; an exception it raises is logged and does not stop the detector. Bridge it to
   asyncio with ``loop.call_soon_threadsafe``.
-* Each loop drains every queued datagram before running timers, so a thread that was not scheduled for a while
-  does not time out probes whose acks are already waiting in its socket.
+* The timer thread drains every queued datagram before running timers, so after a stall probes whose acks are
+  already waiting in the socket do not time out.
 * ``alive()`` is a consistent snapshot (ourselves included), safe from any thread.
 * ``start()`` lowers the interpreter's GIL switch interval to ``switch_interval`` (1 ms; None leaves it): the one
   process-wide side effect, so the detector's thread gets the GIL within 1 ms of asking.
@@ -26,7 +28,6 @@ import ipaddress
 import logging
 import os
 import random
-import select
 import socket
 import sys
 import threading
@@ -138,9 +139,12 @@ class Membership:
         self._unreported: tuple[Transition, ...] = ()  # published, but the alive set did not change yet
         self._left = threading.Event()
         self._stopping = False
-        self._thread: threading.Thread | None = None
+        self._thread: threading.Thread | None = None  # timers, commands, draining before each tick
+        self._receiver: threading.Thread | None = None  # blocks in recvfrom, answers at once
+        self._timer_wake = threading.Event()
+        self._sleep_until = 0.0  # the deadline the timer thread sleeps toward
+        self._publish_lock = threading.Lock()  # on_change never runs concurrently with itself
         self._sock: socket.socket | None = None
-        self._wake_r, self._wake_w = -1, -1
         self._core: Core | None = None
         self._send_errors = 0
         self._switch_interval = switch_interval
@@ -159,14 +163,10 @@ class Membership:
                     sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _RECV_BUFFER)
             sock.bind((host, port))
-            sock.setblocking(False)
         except OSError:
             sock.close()
             raise
         self._sock = sock
-        self._wake_r, self._wake_w = os.pipe()
-        os.set_blocking(self._wake_r, False)
-        os.set_blocking(self._wake_w, False)
         if self._key is None:
             log.warning(
                 "no membership secret key: membership traffic is not encrypted or authenticated",
@@ -175,7 +175,7 @@ class Membership:
         if self._switch_interval is not None and sys.getswitchinterval() > self._switch_interval:
             # A thread waiting for the GIL gets it only after the running thread's switch interval (5 ms by
             # default), and our thread waits once per socket call. A busy event loop would otherwise delay every
-            # ack by tens of ms. Costs nothing while our thread sleeps in select() (no contention, no switches).
+            # ack by tens of ms. Costs nothing while our threads sleep (no contention, no switches).
             sys.setswitchinterval(self._switch_interval)
         now = time.monotonic()
         self._core = Core(
@@ -187,8 +187,10 @@ class Membership:
             rng=random.Random(os.urandom(16)),
             now=now,
         )
-        self._thread = threading.Thread(target=self._run, name=f"membership-{self.node}", daemon=True)
+        self._thread = threading.Thread(target=self._timer_loop, name=f"membership-{self.node}", daemon=True)
+        self._receiver = threading.Thread(target=self._receive_loop, name=f"membership-rx-{self.node}", daemon=True)
         self._thread.start()
+        self._receiver.start()
         log.info(
             "membership started",
             extra={"op": "membership", "event": "started", "bind": f"{host}:{port}", "encrypted": bool(self._key)},
@@ -223,14 +225,15 @@ class Membership:
         if thread is None:
             return
         self._stopping = True
-        self._wake()
+        self._timer_wake.set()
+        self._wake_receiver()
         thread.join(timeout=5)
-        for fd in (self._wake_r, self._wake_w):
-            with contextlib.suppress(OSError):
-                os.close(fd)
+        if self._receiver is not None:
+            self._receiver.join(timeout=5)
         if self._sock is not None:
             self._sock.close()
         self._thread = None
+        self._receiver = None
 
     @property
     def stats(self) -> MembershipStats:
@@ -263,24 +266,54 @@ class Membership:
 
     def _command(self, kind: str, arg: object) -> None:
         self._commands.append((kind, arg))
-        self._wake()
+        self._timer_wake.set()
 
-    def _wake(self) -> None:
-        with contextlib.suppress(OSError):  # a full pipe already means "wake up"
-            os.write(self._wake_w, b"x")
+    def _wake_receiver(self) -> None:
+        """Unblock the receiver's recvfrom with an empty datagram to our own port (it then sees ``_stopping``)."""
+        sock = self._sock
+        if sock is None:
+            return
+        host, port = sock.getsockname()[:2]
+        if host in ("0.0.0.0", "::"):
+            host = "127.0.0.1" if host == "0.0.0.0" else "::1"
+        with contextlib.suppress(OSError), socket.socket(sock.family, socket.SOCK_DGRAM) as poke:
+            poke.sendto(b"", (host, port))
+        with contextlib.suppress(OSError):  # and in case the poke was filtered
+            sock.shutdown(socket.SHUT_RDWR)
 
-    def _run(self) -> None:
+    def _receive_loop(self) -> None:
+        """Block in recvfrom and handle each datagram at once: answering a ping costs two GIL acquisitions (the
+        return from recvfrom, the return from sendto), the least a Python thread can do."""
         sock, core = self._sock, self._core
         assert sock is not None and core is not None
-        fds = [sock.fileno(), self._wake_r]
         while not self._stopping:
             try:
-                timeout = max(0.0, min(core.next_deadline() - time.monotonic(), 1.0))
-                ready, _, _ = select.select(fds, [], [], timeout)
-                if self._wake_r in ready:
-                    with contextlib.suppress(OSError):
-                        os.read(self._wake_r, 4096)
+                data, src = sock.recvfrom(2048)
+            except OSError:
+                if self._stopping:
+                    return
+                continue
+            if self._stopping:
+                return
+            try:
                 with self._lock:
+                    self._apply(sock, core.receive(time.monotonic(), _normalize(src), data))
+                    if core.leave_done:
+                        self._left.set()
+                    if core.next_deadline() < self._sleep_until:
+                        self._timer_wake.set()
+                self._publish(core)
+            except Exception:  # a bug must not silently end failure detection
+                log.exception("membership receive error", extra={"op": "membership", "event": "internalError"})
+
+    def _timer_loop(self) -> None:
+        sock, core = self._sock, self._core
+        assert sock is not None and core is not None
+        while not self._stopping:
+            try:
+                with self._lock:
+                    # Datagrams already queued are handled before timers run: after a stall, acks waiting in the
+                    # socket must not count as missing.
                     self._drain(sock, core)
                     while self._commands:
                         kind, arg = self._commands.popleft()
@@ -293,7 +326,10 @@ class Membership:
                     self._apply(sock, core.tick(time.monotonic()))
                     if core.leave_done:
                         self._left.set()
+                    self._sleep_until = core.next_deadline()
                 self._publish(core)
+                self._timer_wake.wait(max(0.0, min(self._sleep_until - time.monotonic(), 1.0)))
+                self._timer_wake.clear()
             except Exception:  # a bug must not silently end failure detection
                 log.exception("membership loop error", extra={"op": "membership", "event": "internalError"})
                 time.sleep(0.01)
@@ -301,10 +337,10 @@ class Membership:
     def _drain(self, sock: socket.socket, core: Core) -> None:
         for _ in range(_MAX_BATCH):
             try:
-                data, src = sock.recvfrom(2048)
+                data, src = sock.recvfrom(2048, socket.MSG_DONTWAIT)
             except (BlockingIOError, InterruptedError):
                 return
-            except OSError:  # e.g. ICMP port unreachable reported on the socket: nothing to read
+            except OSError:  # e.g. an ICMP error reported on the socket: nothing to read
                 continue
             self._apply(sock, core.receive(time.monotonic(), _normalize(src), data))
 
@@ -319,7 +355,14 @@ class Membership:
     def _publish(self, core: Core) -> None:
         if not self._pending:
             return
-        transitions, self._pending = tuple(self._pending), []
+        with self._publish_lock:
+            with self._lock:
+                transitions, self._pending = tuple(self._pending), []
+                alive = core.alive()
+            if transitions:
+                self._report(alive, transitions)
+
+    def _report(self, alive: frozenset[str], transitions: tuple[Transition, ...]) -> None:
         for t in transitions:
             log.info(
                 "member %s: %s -> %s",
@@ -328,7 +371,6 @@ class Membership:
                 t.state.name.lower() if t.state is not None else "removed",
                 extra={"op": "membership", "event": "memberState", "node": t.node, "incarnation": t.incarnation},
             )
-        alive = core.alive()
         previous = self._alive
         self._alive = alive
         if alive == previous:

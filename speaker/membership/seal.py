@@ -18,8 +18,9 @@ data: boot id and sequence number are authenticated too. Not compatible with mem
 
 Replay protection (``ReplayGuard``, applied by the receiver after authentication and decoding): per sender *name*
 it keeps the newest boot seen (ordered by the sender's ``boot_ms`` start time, then ``boot_id``) and a 1024-packet
-sliding window over ``seq`` (as IPsec/WireGuard). A datagram from an older boot, a sequence number already seen or
-older than the window is dropped. Payloads also name their destination, so a datagram sent to one member cannot be
+sliding window over ``seq`` (as IPsec/WireGuard). A datagram from an older boot (unless the newest has been silent
+for ``BOOT_SILENCE``, the case of a restart whose clock went backwards), a sequence number already seen or older
+than the window is dropped. Payloads also name their destination, so a datagram sent to one member cannot be
 replayed to another. What remains (a receiver that restarts and then hears a replay of an older boot it never
 saw) cannot fake liveness: acks must echo a fresh probe id, and a stale incarnation loses to the current one.
 
@@ -40,7 +41,17 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-__all__ = ["HEADER", "OVERHEAD", "VERSION", "DropReason", "Dropped", "ReplayGuard", "Sealer", "derive_key"]
+__all__ = [
+    "BOOT_SILENCE",
+    "HEADER",
+    "OVERHEAD",
+    "VERSION",
+    "DropReason",
+    "Dropped",
+    "ReplayGuard",
+    "Sealer",
+    "derive_key",
+]
 
 VERSION = 1
 FLAG_ENCRYPTED = 0x01
@@ -53,6 +64,7 @@ INFO = b"pymetallb membership v1"
 WINDOW = 1024  # sequence numbers remembered per sender; reordering on a LAN is far smaller
 _KEY_CACHE = 1024  # derived per-boot ciphers kept (only for boots that authenticated)
 _GUARD_NAMES = 4096  # senders remembered by the replay guard (authenticated names only)
+BOOT_SILENCE = 3.0  # s without a datagram from a sender's newest boot before an older-looking boot is accepted
 
 
 class DropReason(StrEnum):
@@ -152,6 +164,7 @@ class _Window:
     boot: tuple[int, bytes]  # (boot_ms, boot_id)
     highest: int
     seen: int  # bit i set: highest - i was received
+    last_heard: float  # the receiver's clock when this boot last sent something fresh
 
 
 class ReplayGuard:
@@ -160,18 +173,22 @@ class ReplayGuard:
     def __init__(self) -> None:
         self._windows: OrderedDict[str, _Window] = OrderedDict()
 
-    def check(self, name: str, boot_ms: int, boot_id: bytes, seq: int) -> DropReason | None:
-        """Record ``seq`` and return None if fresh; else the reason to drop (and record nothing)."""
+    def check(self, name: str, boot_ms: int, boot_id: bytes, seq: int, now: float) -> DropReason | None:
+        """Record ``seq`` and return None if fresh; else the reason to drop (and record nothing). ``now`` is the
+        receiver's monotonic clock."""
         boot = (boot_ms, boot_id)
         w = self._windows.get(name)
-        if w is None or boot > w.boot:
-            self._windows[name] = _Window(boot, seq, 1)
+        if w is None or boot > w.boot or (boot < w.boot and now - w.last_heard >= BOOT_SILENCE):
+            # A newer boot, or an "older" one while the newest has been silent: a restart whose wall clock went
+            # backwards (a rebooted node's clock before NTP corrects it) must not be locked out forever.
+            self._windows[name] = _Window(boot, seq, 1, now)
             self._windows.move_to_end(name)
             if len(self._windows) > _GUARD_NAMES:
                 self._windows.popitem(last=False)
             return None
         if boot < w.boot:
             return DropReason.STALE_BOOT
+        w.last_heard = now
         if seq > w.highest:
             shift = seq - w.highest
             w.seen = ((w.seen << shift) | 1) & ((1 << WINDOW) - 1) if shift < WINDOW else 1

@@ -81,12 +81,12 @@ class SimNet:
             self.members[name] = SimMember(name, addr, None)
             self._by_addr[addr] = name
 
-    def boot(self, name: str, *, key: bytes | None = None, use_key: bool = True) -> None:
-        """Start (or restart) ``name`` now with a new boot id and a later incarnation."""
+    def boot(self, name: str, *, key: bytes | None = None, use_key: bool = True, clock_offset_ms: int = 0) -> None:
+        """Start (or restart) ``name`` now with a new boot id; its wall clock is off by ``clock_offset_ms``."""
         m = self.members[name]
         m.core = Core(
             name=name,
-            boot_ms=WALL_EPOCH_MS + int(self.now * 1000),
+            boot_ms=WALL_EPOCH_MS + int(self.now * 1000) + clock_offset_ms,
             boot_id=self.rng.randbytes(8),
             key=(key if key is not None else self.key) if use_key else None,
             timers=self.timers,

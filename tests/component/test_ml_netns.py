@@ -28,11 +28,13 @@ PORT = 7946
 class Member:
     """A running ml_node.py process and the JSON lines it printed."""
 
-    def __init__(self, host: Host, peers: dict[str, str], key_file: str, hog: float = 0.0) -> None:
+    def __init__(
+        self, host: Host, peers: dict[str, str], key_file: str, hog: float = 0.0, hog_kind: str = "--hog"
+    ) -> None:
         self.host = host
         args = [sys.executable, NODE, host.name, host.ip4, json.dumps(peers), key_file]
         if hog:
-            args += ["--hog", str(hog)]
+            args += [hog_kind, str(hog)]
         self.proc = host.popen(args, stdout=subprocess.PIPE)
         self.lines: queue.Queue[dict[str, Any]] = queue.Queue()
         self.changes: list[dict[str, Any]] = []
@@ -187,12 +189,13 @@ def test_a_partition_is_detected_on_both_sides_and_healing_restores_everyone(tri
         m.wait_alive(ALL)
 
 
-def test_a_busy_main_thread_does_not_make_anyone_look_dead(lab: Lab, key_file: str) -> None:
+@pytest.mark.parametrize("hog_kind", ["--hog", "--hog-json"], ids=["python-spin", "json-pages"])
+def test_a_busy_main_thread_does_not_make_anyone_look_dead(lab: Lab, key_file: str, hog_kind: str) -> None:
     hosts = [lab.add_host(f"h{i}", v4=f"198.51.100.{21 + i}/24") for i in range(3)]
     peers = {h.name: h.ip4 for h in hosts}
     # h0's main thread runs an asyncio loop that never yields for 2 s at a time, competing for the GIL.
     members = [
-        Member(hosts[0], peers, key_file, hog=2.0),
+        Member(hosts[0], peers, key_file, hog=2.0, hog_kind=hog_kind),
         Member(hosts[1], peers, key_file),
         Member(hosts[2], peers, key_file),
     ]

@@ -7,10 +7,11 @@
   allocates an IP, marks a second Service pending, writes the pool's status and its ConfigurationState; the
   webhook denies an overlapping pool. A permission the chart forgot shows up as a 403 in the program's log or a
   scenario that never completes: both fail the test.
-* The speaker is not on this branch yet: its grants are checked with the apiserver's own authorizer
-  (``kubectl auth can-i --as``) for every verb on every resource it is announced to use.
+* The speaker's grants are checked with the apiserver's own authorizer (``kubectl auth can-i --as``) for every
+  verb on every resource it uses; test_chart_speaker_e2e.py runs it under its token in a node namespace.
 * Every metric a dashboard panel or an alert reads is exported: the controller's and the webhook's from their
-  live ``/metrics`` during the scenario, the speaker's from an explicit list (below).
+  live ``/metrics`` during the scenario, the speaker's from an explicit list checked against its source (below;
+  test_chart_speaker_e2e.py reads a live speaker's too).
 """
 
 from __future__ import annotations
@@ -61,10 +62,10 @@ VALUES = {p.stem: p for p in values_files()}
 # fields themselves are asserted in tests/helm/test_chart.py.
 _STAND_INS = [("servicemonitors", "ServiceMonitor"), ("prometheusrules", "PrometheusRule")]
 
-# Metrics the speaker exports, until the lead replaces these lists with a live read of a running speaker's /metrics:
-# the layer 2 speaker's (speaker/layer2.py; the test below finds each name in the speaker's source) and the BGP
-# speaker's, not written yet (issue 10), under MetalLB's names (reference §7).
-SPEAKER_L2_METRICS = {
+# Metrics the speaker exports (MetalLB's names where it has them). tests/e2e/test_speaker_bgp_e2e.py reads them from
+# a running speaker's live /metrics (sessions up, a Service announced); the test below checks the dashboard and the
+# alerts read nothing else of the speaker's.
+SPEAKER_METRICS = {
     "metallb_speaker_announced",
     "metallb_k8s_client_config_loaded_bool",
     "metallb_k8s_client_config_stale_bool",
@@ -72,18 +73,15 @@ SPEAKER_L2_METRICS = {
     "pymetallb_failover_seconds_count",
     "pymetallb_failover_seconds_sum",
     "pymetallb_layer2_duplicate_announcers",
-}
-SPEAKER_BGP_METRICS = {
     "metallb_bgp_session_up",
     "metallb_bgp_updates_total",
     "metallb_bgp_announced_prefixes_total",
     "metallb_bgp_pending_prefixes_total",
 }
-SPEAKER_METRICS = SPEAKER_L2_METRICS | SPEAKER_BGP_METRICS
 
 # What the speaker does in the API (issue 11's brief): (verb, resource[/subresource], group, namespaced).
 SPEAKER_NEEDS = (
-    [(v, r, "", False) for r in ("services", "nodes", "namespaces") for v in ("get", "list", "watch")]
+    [(v, r, "", False) for r in ("services", "nodes") for v in ("get", "list", "watch")]
     + [(v, "endpointslices", "discovery.k8s.io", False) for v in ("get", "list", "watch")]
     + [(v, "events", "", False) for v in ("create", "patch")]
     + [
@@ -378,6 +376,10 @@ def controller_scenario(installed: Installed) -> set[str]:
             what="ConfigurationState controller",
         )
         assert state
+        secret = eventually(
+            lambda: installed.kubectl_json("get", "secret", "memberlist").get("data"), what="the memberlist Secret"
+        )
+        assert secret.get("secretkey"), "the speakers' key, created by the controller"
         lease = installed.kubectl_json("get", "lease", "pymetallb-controller")
         assert lease["spec"]["holderIdentity"] == "chart-test"
         events = installed.kubectl_json("get", "events", namespace=apps)["items"]
@@ -521,7 +523,7 @@ def test_every_metric_the_dashboard_and_alerts_read_is_exported(installed: Insta
         EXPORTED["webhook"] = webhook_scenario(installed, apiserver)
     exported = EXPORTED["controller"] | EXPORTED["webhook"] | SPEAKER_METRICS
     source = "".join(p.read_text() for p in (Path(__file__).resolve().parents[2] / "speaker").rglob("*.py"))
-    for name in SPEAKER_L2_METRICS:
+    for name in SPEAKER_METRICS:
         base = name.removesuffix("_bucket").removesuffix("_count").removesuffix("_sum")
         assert f'"{base}"' in source, f"{name}: no longer in the speaker's source"
     used = _used_metrics()

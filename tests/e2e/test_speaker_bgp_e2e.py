@@ -17,6 +17,7 @@ import pytest
 from bgp_peers import Bird
 from netlab import Lab
 from speakerlab import LAB_LABEL, Node, SpeakerCluster, eventually
+from test_chart_e2e import SPEAKER_METRICS
 from testenv_server import TestAPIServer
 
 pytestmark = pytest.mark.e2e
@@ -127,6 +128,17 @@ def test_every_node_announces_with_communities_and_prepended_as_path_and_the_sta
     assert f"BGP.as_path: {MY_ASN} {MY_ASN} {MY_ASN}\n" in block, "asPathPrepend 2: our ASN three times"
     statuses = eventually(lambda: len(_bgp_peers_of(sc, "web")) == 3 and _bgp_peers_of(sc, "web"), what="statuses")
     assert set(statuses) == set(sc.nodes) and all(p == ["tor"] for p in statuses.values())
+    # The live /metrics of a running speaker carries every speaker metric the chart's dashboard and alerts read
+    # (tests/e2e/test_chart_e2e.py checks that list against the dashboard and the alert rules).
+    node = next(iter(sc.nodes.values()))
+    text = node.host.run("curl", "-s", "localhost:7472/metrics").stdout
+    names = {line.split()[2] for line in text.splitlines() if line.startswith("# TYPE ")}
+    names |= {line.split("{")[0].split()[0] for line in text.splitlines() if line and not line.startswith("#")}
+    assert SPEAKER_METRICS - names == set(), sorted(SPEAKER_METRICS - names)
+    assert f'metallb_bgp_session_up{{peer="{ROUTER}:179"}} 1.0' in text
+    assert (
+        f'metallb_speaker_announced{{ip="{VIP}",node="{node.name}",protocol="bgp",service="{sc.ns}/web"}} 1.0' in text
+    )
 
 
 def test_etp_local_announces_only_from_the_endpoint_node_and_a_delete_withdraws(sc: SpeakerCluster) -> None:

@@ -12,6 +12,7 @@ from reconciler.controller.controller import Controller
 from reconciler.controller.keys import CONFIG, STATE, Key, ServiceKey
 from reconciler.controller.resources import COMMUNITIES, POOLS, STATES
 from reconciler.controller.state import ControllerSettings
+from reconciler.runtime.clock import FakeClock
 from reconciler.runtime.metrics import ExactCounters
 from reconciler.runtime.resources import NAMESPACES, SERVICES, ResourceType
 from reconciler.runtime.workqueue import WorkQueue
@@ -80,7 +81,7 @@ async def test_updates_total_counts_service_reconciles_only() -> None:
         settings=ControllerSettings(namespace=NS),
         registry=CollectorRegistry(),
         exact=exact,
-        now=lambda: "T",
+        clock=FakeClock(),
     )
     await ctl.reconcile(CONFIG)
     await ctl.reconcile(STATE)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ from reconciler.controller.config_reconciler import ConfigReconciler
 from reconciler.controller.keys import CONFIG, POOL_STATUS, Key, ServiceKey
 from reconciler.controller.service_reconciler import ServiceReconciler
 from reconciler.controller.state import ControllerMetrics, ControllerSettings, ControllerState, PendingCollector
+from reconciler.runtime.clock import FakeClock
 from reconciler.runtime.metrics import ExactCounters
 from reconciler.runtime.resources import SERVICES
 from reconciler.runtime.store import Store
@@ -31,8 +33,9 @@ class World:
         settings = ControllerSettings(namespace=NS)
         metrics = ControllerMetrics(CollectorRegistry(), ExactCounters())
         self.config = ConfigReconciler(self.store, self.state, self.queued.append, metrics, settings=settings)
+        self.clock = FakeClock(wall_start=datetime.datetime(2026, 11, 27, 10, 0, tzinfo=datetime.UTC))
         self.services = ServiceReconciler(
-            self.store, self.state, self.api, self.recorder, self.queued.append, settings=settings, now=lambda: "T"
+            self.store, self.state, self.api, self.recorder, self.queued.append, settings=settings, clock=self.clock
         )
 
     async def load(self) -> None:
@@ -52,6 +55,7 @@ async def test_a_new_service_gets_the_lowest_free_ip_annotation_condition_and_an
     obj = w.api.objects[("services", "default", "web")]
     assert obj["metadata"]["annotations"] == {"metallb.io/ip-allocated-from-pool": "a"}
     assert obj["status"]["conditions"][0]["type"] == "metallb.io/IPAllocated"
+    assert obj["status"]["conditions"][0]["lastTransitionTime"] == "2026-11-27T10:00:00Z"  # the clock's wall time
     assert w.recorder.events == [("web", "Normal", "IPAllocated", 'Assigned IP ["10.0.0.0"]')]
     assert POOL_STATUS in w.queued
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime
+
 import pytest
 from ctl_fakes import NS, FakeApi, pool, svc, synced_store
 from prometheus_client import CollectorRegistry
@@ -12,6 +14,7 @@ from reconciler.controller.keys import CONFIG, POOL_STATUS, STATE
 from reconciler.controller.pool_status import PoolStatusWriter
 from reconciler.controller.resources import POOLS, STATES
 from reconciler.controller.state import ControllerMetrics, ControllerSettings, ControllerState
+from reconciler.runtime.clock import FakeClock
 from reconciler.runtime.metrics import ExactCounters
 
 pytestmark = pytest.mark.anyio
@@ -62,17 +65,19 @@ async def test_configuration_state_is_created_when_missing_and_says_the_result(
 ) -> None:
     api = FakeApi()
     state = ControllerState(config_errors=errors)
-    writer = ConfigurationStateWriter(synced_store(), state, api, settings=SETTINGS, now=lambda: "T")
+    clock = FakeClock(wall_start=datetime.datetime(2026, 11, 27, 10, 0, tzinfo=datetime.UTC))
+    writer = ConfigurationStateWriter(synced_store(), state, api, settings=SETTINGS, clock=clock)
     await writer.reconcile(STATE)
     obj = api.objects[("configurationstates", NS, "controller")]
     assert obj["metadata"]["labels"] == {"metallb.io/component-type": "controller"}
     assert (obj["status"]["result"], obj["status"]["errorSummary"]) == (result, summary)
+    assert [c["lastTransitionTime"] for c in obj["status"]["conditions"]] == ["2026-11-27T10:00:00Z"]
 
 
 async def test_configuration_state_that_already_says_it_is_not_written_again() -> None:
     api = FakeApi()
     store = synced_store()
-    writer = ConfigurationStateWriter(store, ControllerState(), api, settings=SETTINGS, now=lambda: "T")
+    writer = ConfigurationStateWriter(store, ControllerState(), api, settings=SETTINGS, clock=FakeClock())
     await writer.reconcile(STATE)
     store.apply(STATES, "ADDED", api.objects[("configurationstates", NS, "controller")])
     writes = len(api.writes)

@@ -154,6 +154,19 @@ def test_a_restarted_member_with_a_new_boot_is_alive_again_everywhere() -> None:
         assert net.alive(n) == frozenset(names(5))
 
 
+def test_a_member_restarted_with_its_clock_behind_its_previous_boot_still_rejoins() -> None:
+    net = SimNet(seed=44)
+    net.start(names(4))
+    net.run(1.0)
+    net.crash("node3")
+    net.run(1.0)
+    net.boot("node3", clock_offset_ms=-600_000)  # a rebooted node before NTP: ten minutes behind
+    net.run(8.0)
+    for n in names(4):
+        assert net.alive(n) == frozenset(names(4))
+    assert net.dropped("node0")["stale_boot"] > 0  # refused at first, accepted once the old boot was silent
+
+
 def test_a_member_that_left_and_restarts_rejoins() -> None:
     net = SimNet(seed=42)
     net.start(names(4))

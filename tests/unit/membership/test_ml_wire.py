@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from speaker.membership.seal import Dropped, DropReason, ReplayGuard, Sealer
+from speaker.membership.seal import BOOT_SILENCE, Dropped, DropReason, ReplayGuard, Sealer
 from speaker.membership.simulation import SimNet
 from speaker.membership.wire import MAX_NAME, DecodeError, Message, MsgType, State, Update, decode, encode
 
@@ -110,15 +110,20 @@ def test_any_flipped_bit_fails_authentication(payload: bytes, data: st.DataObjec
 def test_the_replay_guard_accepts_each_sequence_number_once_and_rejects_older_boots() -> None:
     g = ReplayGuard()
     boot = b"\x01" * 8
-    assert g.check("a", 100, boot, 5) is None
-    assert g.check("a", 100, boot, 5) is DropReason.REPLAY
-    assert g.check("a", 100, boot, 3) is None  # reordered, not seen yet
-    assert g.check("a", 100, boot, 3) is DropReason.REPLAY
-    assert g.check("a", 100, boot, 2000) is None
-    assert g.check("a", 100, boot, 900) is DropReason.REPLAY  # older than the 1024-packet window
-    assert g.check("a", 200, b"\x02" * 8, 1) is None  # a restart: new boot, fresh window
-    assert g.check("a", 100, boot, 2001) is DropReason.STALE_BOOT
-    assert g.check("b", 100, boot, 5) is None  # windows are per sender
+    assert g.check("a", 100, boot, 5, 0.0) is None
+    assert g.check("a", 100, boot, 5, 0.0) is DropReason.REPLAY
+    assert g.check("a", 100, boot, 3, 0.0) is None  # reordered, not seen yet
+    assert g.check("a", 100, boot, 3, 0.0) is DropReason.REPLAY
+    assert g.check("a", 100, boot, 2000, 0.0) is None
+    assert g.check("a", 100, boot, 900, 0.0) is DropReason.REPLAY  # older than the 1024-packet window
+    assert g.check("a", 200, b"\x02" * 8, 1, 0.0) is None  # a restart: new boot, fresh window
+    assert g.check("a", 100, boot, 2001, 1.0) is DropReason.STALE_BOOT
+    assert g.check("a", 200, b"\x02" * 8, 2, 2.0) is None
+    assert g.check("b", 100, boot, 5, 2.0) is None  # windows are per sender
+    # The newest boot went silent: a boot that looks older (its clock went backwards) is accepted after a while.
+    assert g.check("a", 150, b"\x03" * 8, 1, 2.0 + BOOT_SILENCE - 0.1) is DropReason.STALE_BOOT
+    assert g.check("a", 150, b"\x03" * 8, 1, 2.0 + BOOT_SILENCE) is None
+    assert g.check("a", 200, b"\x02" * 8, 3, 2.0 + BOOT_SILENCE) is None  # and the newer one still wins
 
 
 # ---------------------------------------------------------------------------------------- hostile datagrams
