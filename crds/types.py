@@ -49,6 +49,8 @@ _INT64: JsonDict = {"format": "int64"}
 _INT32: JsonDict = {"format": "int32"}
 _IMMUTABLE: JsonDict = {"x-kubernetes-validations": [{"rule": "self == oldSelf", "message": "Value is immutable"}]}
 _ASN_MAX = 4294967295
+_AS_PATH_PREPEND_MAX = 254
+"""One AS_SEQUENCE segment holds 255 ASNs (RFC 4271 §4.3, a one-octet count): our own ASN plus 254 prepends."""
 
 
 class EmptyObject(KubeModel):
@@ -218,6 +220,14 @@ class BGPAdvertisementSpec(KubeModel):
     )
     communities: tuple[str, ...] | None = Field(
         default=None, description="Communities: A:B, large:A:B:C, or the name of a Community alias."
+    )
+    as_path_prepend: int | None = Field(
+        default=None,
+        ge=0,
+        le=_AS_PATH_PREPEND_MAX,
+        alias="asPathPrepend",
+        description="How many extra times the speaker's own ASN is prepended to the AS_PATH of these routes.",
+        json_schema_extra=_INT32,
     )
     ip_address_pools: tuple[str, ...] | None = Field(
         default=None,

@@ -10,6 +10,10 @@ A peer's settings come from its BGPPeer as parsed for this node (``crds.config.P
 new session (MetalLB's rule). A setting this speaker cannot honour (``vrf``, ``interface``, ``dynamicASN``,
 ``localASN``; BFD ``echoMode``) is never silently ignored: the peer gets a Warning Event ``unsupportedSetting``
 and, where the session would be wrong without it (``vrf``, ``interface``, ``dynamicASN``), no session.
+
+Metrics, MetalLB's names: ``metallb_bgp_*`` per session (label ``peer`` = ``addr:port``), and ``metallb_bfd_*``
+per BFD session (label ``peer`` = the peer's address; FRR mode adds ``vrf``, which is always the default VRF
+here and so left out). The echo counters exist for dashboards and stay 0: echo mode is not supported.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from reconciler.core.bgp import BGPDecision, BGPSelection, RouteAttributes
 from reconciler.core.nodes import EndpointSliceView, NodeView
 from reconciler.core.services import ServiceView
 from reconciler.runtime.metrics import ExactCounters
-from speaker.bfd.manager import BfdChange, BfdManager, BfdSessionSpec
+from speaker.bfd.manager import BfdChange, BfdManager, BfdSessionSpec, BfdSessionStats
 from speaker.bgp.routes import RouteAttrs
 from speaker.bgp.session import BgpSession, EventKind, SessionEvent
 from speaker.bgp.settings import PeerSettings
@@ -54,6 +58,7 @@ def route_attrs(attrs: RouteAttributes) -> RouteAttrs:
         communities=frozenset(c.value for c in attrs.communities),
         large_communities=frozenset(c.sort_key for c in attrs.large_communities),
         local_pref=attrs.local_pref,
+        as_path_prepend=attrs.as_path_prepend,
     )
 
 
@@ -129,6 +134,45 @@ class _SessionCollector(Collector):
         return [up, announced, pending, notifications_sent, notifications_received]
 
 
+class _BfdUpCollector(Collector):
+    """``metallb_bfd_session_up`` read from the BFD thread's stats at scrape time."""
+
+    def __init__(self, bfd: BfdManager[str]) -> None:
+        self.bfd = bfd
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        up = GaugeMetricFamily("metallb_bfd_session_up", "BFD session state (1 is up, 0 is down)", labels=["peer"])
+        for address, st in _bfd_by_peer(self.bfd).items():
+            up.add_metric([address], 1.0 if st.session_up else 0.0)
+        return [up]
+
+
+def _bfd_by_peer(bfd: BfdManager[str]) -> dict[str, BfdSessionStats]:
+    """One entry per peer address: BGPPeers sharing a BFD session report the same figures once."""
+    return {str(st.peer_address): st for st in bfd.stats().values()}
+
+
+# MetalLB's BFD counters (frr-tools/metrics/collector/bfd.go): name, help, the BfdSessionStats field (None: 0).
+_BFD_COUNTERS: tuple[tuple[str, str, str | None], ...] = (
+    ("metallb_bfd_control_packet_input", "Number of received BFD control packets", "control_packet_input"),
+    ("metallb_bfd_control_packet_output", "Number of sent BFD control packets", "control_packet_output"),
+    ("metallb_bfd_echo_packet_input", "Number of received BFD echo packets", None),
+    ("metallb_bfd_echo_packet_output", "Number of sent BFD echo packets", None),
+    ("metallb_bfd_session_up_events", "Number of BFD session up events", "session_up_events"),
+    ("metallb_bfd_session_down_events", "Number of BFD session down events", "session_down_events"),
+)
+
+
+def _export_bfd(bfd: BfdManager[str], registry: CollectorRegistry, exact: ExactCounters) -> None:
+    registry.register(_BfdUpCollector(bfd))
+    for name, doc, attr in _BFD_COUNTERS:
+
+        def values(attr: str | None = attr) -> Mapping[tuple[str, ...], float]:
+            return {(peer,): float(getattr(st, attr)) if attr else 0.0 for peer, st in _bfd_by_peer(bfd).items()}
+
+        exact.collect(name, doc, ["peer"], values)
+
+
 class BgpAnnouncer:
     """See the module docstring. Owned by one asyncio loop; ``bfd_changed`` is called on that loop."""
 
@@ -162,6 +206,8 @@ class BgpAnnouncer:
             return {(p.settings.peer_label,): float(p.session.stats.updates_sent) for p in self.peers.values()}
 
         exact.collect("metallb_bgp_updates_total", "Number of BGP UPDATE messages sent", ["peer"], updates)
+        if bfd is not None:
+            _export_bfd(bfd, registry, exact)
 
     # --- inputs ------------------------------------------------------------------------------------------
 
@@ -273,7 +319,11 @@ class BgpAnnouncer:
             )
             self.report(name, "Warning", "sessionDown", f"BGP session to {name} down: {event.reason}")
         elif event.kind is EventKind.ERROR:
-            self.report(name, "Warning", "sessionFailed", f"BGP session to {name}: {event.reason}")
+            message = f"BGP session to {name}: {event.reason}"
+            if "TCP MD5" in event.reason:
+                # The operator's next step: the two secrets that must match are here and on the router.
+                message += f"; compare BGPPeer {name}'s password or passwordSecret with the router's MD5 password"
+            self.report(name, "Warning", "sessionFailed", message)
 
     def bfd_changed(self, change: BfdChange[str]) -> None:
         """BFD says the path to a peer failed: reset its BGP session now (RFC 5882 §4.3)."""

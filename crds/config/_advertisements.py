@@ -1,5 +1,9 @@
 """L2Advertisement and BGPAdvertisement: each checked on its own, then attached to the pools it selects (with
-MetalLB's per-pool BGP rules: aggregation length and LOCAL_PREF).
+MetalLB's per-pool BGP rules: aggregation length, LOCAL_PREF, and the AS path prepend count).
+
+Two BGPAdvertisements that would send the same kind of route (a common pool, the same aggregation length, common
+peers and common nodes) must agree on ``localPref`` and on ``asPathPrepend``: a router receives one UPDATE per
+prefix, which cannot carry two values. The same overlap test serves both rules.
 """
 
 from __future__ import annotations
@@ -203,6 +207,7 @@ def _bgp_advertisement(
         aggregation_length=s.aggregation_length,
         aggregation_length_v6=s.aggregation_length_v6,
         local_pref=s.local_pref or 0,
+        as_path_prepend=s.as_path_prepend or 0,
         communities=frozenset(values),
         node_selectors=sorted_selectors(s.node_selectors),
         nodes=matching(nodes, list(s.node_selectors or ())),
@@ -227,35 +232,41 @@ def _bgp_adv_fits_pool(
     if adv.service_selectors:
         return None
     for other in attached:
-        if other.service_selectors:
+        if other.service_selectors or not _same_update(adv, other, pool):
             continue
-        if not _local_pref_compatible(adv, other, pool):
+        if adv.local_pref != other.local_pref:
             return (
                 f"invalid local preference {adv.local_pref}: local preferernce {other.local_pref} was already set "
                 "for the same type of BGP update. Check existing BGP advertisements with common pools and "
                 "aggregation lengths"
             )
+        if adv.as_path_prepend != other.as_path_prepend:
+            return (
+                f"invalid AS path prepend {adv.as_path_prepend}: AS path prepend {other.as_path_prepend} was "
+                "already set for the same type of BGP update. Check existing BGP advertisements with common "
+                "pools and aggregation lengths"
+            )
     return None
 
 
-def _local_pref_compatible(new: BGPAdvertisementConfig, old: BGPAdvertisementConfig, pool: Pool) -> bool:
-    if new.local_pref == old.local_pref:
-        return True
+def _same_update(new: BGPAdvertisementConfig, old: BGPAdvertisementConfig, pool: Pool) -> bool:
+    """Whether two advertisements of ``pool`` may announce one prefix to one peer from one node (MetalLB's
+    ``BGPAdvertisementsHaveCompatibleLocalPref`` without its first, value-comparing test)."""
     fams = pool.families()
     has4, has6 = 4 in fams, 6 in fams
     if not has4 and not has6:
-        return True
+        return False
     if old.aggregation_length != new.aggregation_length and not has6:
-        return True
+        return False
     if old.aggregation_length_v6 != new.aggregation_length_v6 and not has4:
-        return True
+        return False
     if old.aggregation_length != new.aggregation_length and old.aggregation_length_v6 != new.aggregation_length_v6:
-        return True
+        return False
     if new.peers and old.peers and not set(new.peers) & set(old.peers):
-        return True
+        return False
     if new.nodes is None or old.nodes is None:
         # Nodes unknown (offline): the selectors decide; identical or empty selectors share nodes.
         a = {s.canonical() for s in new.node_selectors}
         b = {s.canonical() for s in old.node_selectors}
-        return bool(a and b and a != b)
-    return not (new.nodes & old.nodes)
+        return not (a and b and a != b)
+    return bool(new.nodes & old.nodes)

@@ -150,6 +150,7 @@ class BGPAdvertisementConfig:
     node_selectors: tuple[LabelSelector, ...] = ()
     nodes: frozenset[str] | None = None
     peers: tuple[str, ...] = ()
+    as_path_prepend: int = 0
     service_selectors: tuple[LabelSelector, ...] = ()
 
 

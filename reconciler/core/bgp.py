@@ -12,14 +12,16 @@ In BGP mode there is no election: every eligible node announces, and the routers
   ⇒ ``nodeLabeledExcludeBalancers``; ``externalTrafficPolicy: Local`` without an endpoint on this node that can
   serve and has addresses ⇒ ``noLocalEndpoints``; no such endpoint anywhere ⇒ ``noEndpoints``;
 * each (ingress IP, matching ad) pair is an advertisement: the IP masked to ``aggregationLength`` (IPv4) or
-  ``aggregationLengthV6``, the ad's LOCAL_PREF and communities (aliases already resolved by the parser),
-  sent to the ad's ``peers`` (all peers when empty);
+  ``aggregationLengthV6``, the ad's LOCAL_PREF, communities (aliases already resolved by the parser) and
+  ``asPathPrepend`` count, sent to the ad's ``peers`` (all peers when empty);
 * a peer receives each prefix once: advertisements of one prefix merge, their communities united.
 
 Differences from MetalLB, all deliberate: when merged advertisements carry different LOCAL_PREFs (possible
 only across Services that share an IP under different ``serviceSelectors`` ads) the highest wins, where
 MetalLB keeps whichever came first in a Go map walk; a Service's peers (``ServiceBGPStatus.status.peers``) are
-the peers that receive one of *its* advertisements, where MetalLB also counts peers reached by another
+the peers that receive one of *its* advertisements, and merged advertisements with different ``asPathPrepend``
+counts (the parser refuses overlapping ones; this can only happen across ``serviceSelectors`` ads) keep the
+highest, where MetalLB also counts peers reached by another
 Service's advertisement of the same aggregated prefix; advertisement nodes are evaluated from the Nodes
 passed in (see ``l2``).
 """
@@ -119,6 +121,7 @@ class Advertisement:
     local_pref: int = 0
     communities: frozenset[Community] = frozenset()
     peers: tuple[str, ...] = ()
+    as_path_prepend: int = 0
 
     def for_peer(self, name: str) -> bool:
         return not self.peers or name in self.peers
@@ -128,11 +131,13 @@ class Advertisement:
 class RouteAttributes:
     """What one peer receives for one prefix. Communities are sorted; ``local_pref`` is None for external
     peers (never sent there) and when no advertisement sets one (the session then uses its default; an
-    internal session must still send the attribute, RFC 4271 §5.1.5)."""
+    internal session must still send the attribute, RFC 4271 §5.1.5). ``as_path_prepend``: how many extra
+    copies of the speaker's ASN go in front of the AS_PATH."""
 
     communities: tuple[Community, ...] = ()
     large_communities: tuple[Community, ...] = ()
     local_pref: int | None = None
+    as_path_prepend: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,7 +252,9 @@ class BGPSelection:
         if not healthy:
             return BGPDecision(view.key, ips, reason=Reason.NO_ENDPOINTS)
         advs = tuple(
-            Advertisement(prefix_of(ip, ad), ad.local_pref, ad.communities, ad.peers) for ip in ips for ad in ads
+            Advertisement(prefix_of(ip, ad), ad.local_pref, ad.communities, ad.peers, ad.as_path_prepend)
+            for ip in ips
+            for ad in ads
         )
         peers = tuple(p for p in self.active_peers(node) if any(a.for_peer(p) for a in advs))
         return BGPDecision(view.key, ips, advertisements=advs, peers=peers)
@@ -261,7 +268,7 @@ class BGPSelection:
         ``only``: compute just these prefixes (a prefix absent from a peer's result is to be withdrawn from
         it). After one Service changes, the speaker passes the prefixes of its old and new decisions, and the
         cost is one set lookup per advertisement instead of rebuilding every table."""
-        merged: dict[str, dict[Cidr, tuple[frozenset[Community], int]]] = {p: {} for p in self.active_peers(node)}
+        merged: dict[str, dict[Cidr, tuple[frozenset[Community], int, int]]] = {p: {} for p in self.active_peers(node)}
         for d in decisions:
             for adv in d.advertisements:
                 if only is not None and adv.prefix not in only:
@@ -270,26 +277,33 @@ class BGPSelection:
                     if adv.peers and peer not in adv.peers:
                         continue
                     found = table.get(adv.prefix)
+                    mine = (adv.communities, adv.local_pref, adv.as_path_prepend)
                     if found is None:
-                        table[adv.prefix] = (adv.communities, adv.local_pref)
-                    elif found != (adv.communities, adv.local_pref):
-                        table[adv.prefix] = (found[0] | adv.communities, max(found[1], adv.local_pref))
+                        table[adv.prefix] = mine
+                    elif found != mine:
+                        table[adv.prefix] = (
+                            found[0] | adv.communities,
+                            max(found[1], adv.local_pref),
+                            max(found[2], adv.as_path_prepend),
+                        )
         # Most routes carry the same few attribute sets: build each RouteAttributes once.
-        built: dict[tuple[frozenset[Community], int, bool], RouteAttributes] = {}
+        built: dict[tuple[frozenset[Community], int, int, bool], RouteAttributes] = {}
         out: dict[str, dict[Cidr, RouteAttributes]] = {}
         for peer, table in merged.items():
             ibgp = peer_is_ibgp(self.config.peers[peer])
             routes: dict[Cidr, RouteAttributes] = {}
             for prefix in sorted(table, key=lambda c: (c.family, c.network, c.prefixlen)):
-                comms, pref = table[prefix]
-                attrs = built.get((comms, pref, ibgp))
+                comms, pref, prepend = table[prefix]
+                key = (comms, pref, prepend, ibgp)
+                attrs = built.get(key)
                 if attrs is None:
                     attrs = RouteAttributes(
                         communities=tuple(sorted(c for c in comms if not c.large)),
                         large_communities=tuple(sorted(c for c in comms if c.large)),
                         local_pref=pref if ibgp and pref else None,
+                        as_path_prepend=prepend,
                     )
-                    built[(comms, pref, ibgp)] = attrs
+                    built[key] = attrs
                 routes[prefix] = attrs
             out[peer] = routes
         return out

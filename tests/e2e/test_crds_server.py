@@ -139,6 +139,22 @@ def test_bgpadvertisement_selectors_with_host_routes_accepted(apiserver: TestAPI
     create(apiserver, namespace, obj("metallb.io/v1beta1", "BGPAdvertisement", "host", spec))
 
 
+@pytest.mark.parametrize(("value", "accepted"), [(0, True), (254, True), (255, False), (-1, False)])
+def test_bgpadvertisement_as_path_prepend_bounds(
+    apiserver: TestAPIServer, namespace: str, value: int, accepted: bool
+) -> None:
+    name = f"prepend-{value + 1}"
+    res = create(
+        apiserver, namespace, obj("metallb.io/v1beta1", "BGPAdvertisement", name, {"asPathPrepend": value}), check=False
+    )
+    if accepted:
+        assert res.returncode == 0, res.stderr
+        spec = get_json(apiserver, namespace, "bgpadvertisements.v1beta1.metallb.io", name)["spec"]
+        assert spec["asPathPrepend"] == value
+    else:
+        assert_rejected(res, f"spec.asPathPrepend: Invalid value: {value}")
+
+
 # ---- ServiceL2Status -------------------------------------------------------------------------
 
 

@@ -90,6 +90,7 @@ def bgpad(
     communities: tuple[str, ...] = (),
     peers: tuple[str, ...] = (),
     services: tuple[LabelSelector, ...] = (),
+    prepend: int = 0,
 ) -> BGPAdvertisementConfig:
     return BGPAdvertisementConfig(
         name=name,
@@ -100,6 +101,7 @@ def bgpad(
         node_selectors=on(*nodes_) if nodes_ is not None else (),
         peers=peers,
         service_selectors=services,
+        as_path_prepend=prepend,
     )
 
 

@@ -40,6 +40,7 @@ def cases(draw: st.DrawFn) -> Case:
             local_pref=draw(st.sampled_from([0, 100])) if i == 0 else 0,
             communities=tuple(draw(st.lists(st.sampled_from(COMMUNITIES), unique=True, max_size=2))),
             peers=tuple(draw(st.lists(st.sampled_from(PEERS), unique=True, max_size=2))),
+            prepend=draw(st.sampled_from([0, 2])),
         )
         for i in range(draw(st.integers(1, 3)))
     ]
@@ -67,13 +68,16 @@ def test_each_peer_holds_exactly_the_merged_advertisements_meant_for_it(case: Ca
         assert set(out.routes) == set(out.peers)
         for p, table in out.routes.items():
             wanted: dict[object, set[Community]] = {}
+            prepends: dict[object, int] = {}
             for d in out.services.values():
                 for a in d.advertisements:
                     if a.for_peer(p):
                         wanted.setdefault(a.prefix, set()).update(a.communities)
+                        prepends[a.prefix] = max(prepends.get(a.prefix, 0), a.as_path_prepend)
             assert set(table) == set(wanted)
             for prefix, attrs in table.items():
                 assert {*attrs.communities, *attrs.large_communities} == wanted[prefix]
+                assert attrs.as_path_prepend == prepends[prefix]
                 assert all(not c.large for c in attrs.communities) and all(c.large for c in attrs.large_communities)
                 if not peer_is_ibgp(config.peers[p]):
                     assert attrs.local_pref is None

@@ -503,6 +503,27 @@ def test_local_pref_is_for_internal_peers_only() -> None:
     assert got == {"ext": {"10.20.30.1/32": attrs()}, "peer1": {"10.20.30.1/32": attrs(150)}}
 
 
+def test_as_path_prepend_reaches_internal_and_external_peers() -> None:
+    ebgp = peer("ext", "192.0.2.9", asn=64513)
+    config = cfg(pool(bgp=[bgpad(prepend=2)]), peers=[PEER1, ebgp])
+    got = table(config, {"s": (svc("s"), eps([ep(ME)], service="s"))})
+    want = RouteAttributes(as_path_prepend=2)
+    assert got == {"ext": {"10.20.30.1/32": want}, "peer1": {"10.20.30.1/32": want}}
+
+
+def test_merged_advertisements_keep_the_highest_as_path_prepend() -> None:
+    # Only ads with serviceSelectors may overlap with different counts (the parser refuses the rest).
+    config = cfg(
+        pool(bgp=[bgpad("a", prepend=1, services=(sel(app="x"),)), bgpad("b", prepend=3, services=(sel(app="y"),))]),
+        peers=[PEER1],
+    )
+    services = {
+        "s1": (svc("s1", labels={"app": "x"}), eps([ep(ME)], service="s1")),
+        "s2": (svc("s2", labels={"app": "y"}), eps([ep(ME)], service="s2")),
+    }
+    assert table(config, services) == {"peer1": {"10.20.30.1/32": RouteAttributes(as_path_prepend=3)}}
+
+
 def test_dual_stack_uses_each_family_aggregation() -> None:
     config = cfg(pool(addresses=("10.20.30.0/24", "2001:db8::/64"), bgp=[bgpad(agg=26, agg6=64)]), peers=[PEER1])
     got = table(config, {"s": (svc("s", "10.20.30.77,2001:db8::5"), eps([ep(ME)], service="s"))})

@@ -351,6 +351,68 @@ CASES = [
         id="local-pref-different-aggregation-is-fine",
     ),
     pytest.param(
+        POOL.format(name="a", addrs='["1.1.1.0/24"]')
+        + "---\nkind: BGPAdvertisement\nname: x\nspec: {asPathPrepend: 1}\n---\n"
+        "kind: BGPAdvertisement\nname: y\nspec: {asPathPrepend: 3}",
+        "native",
+        [
+            "BGPAdvertisement/y: invalid AS path prepend 3: AS path prepend 1 was already set for the same type "
+            "of BGP update. Check existing BGP advertisements with common pools and aggregation lengths"
+        ],
+        id="as-path-prepend-conflict",
+    ),
+    pytest.param(
+        POOL.format(name="a", addrs='["1.1.1.0/24"]')
+        + "---\nkind: BGPAdvertisement\nname: x\nspec: {asPathPrepend: 1}\n---\n"
+        "kind: BGPAdvertisement\nname: y\nspec: {asPathPrepend: 1, communities: ['1:2']}",
+        "native",
+        [],
+        id="as-path-prepend-equal-is-fine",
+    ),
+    pytest.param(
+        POOL.format(name="a", addrs='["1.1.1.0/24"]')
+        + "---\nkind: BGPAdvertisement\nname: x\nspec: {asPathPrepend: 1, peers: [p1]}\n---\n"
+        "kind: BGPAdvertisement\nname: y\nspec: {asPathPrepend: 3, peers: [p2]}",
+        "native",
+        [],
+        id="as-path-prepend-disjoint-peers-is-fine",
+    ),
+    pytest.param(
+        POOL.format(name="a", addrs='["1.1.1.0/24"]')
+        + "---\nkind: BGPAdvertisement\nname: x\nspec: {asPathPrepend: 1}\n---\n"
+        "kind: BGPAdvertisement\nname: y\nspec: {asPathPrepend: 3, aggregationLength: 24}",
+        "native",
+        [],
+        id="as-path-prepend-different-aggregation-is-fine",
+    ),
+    pytest.param(
+        POOL.format(name="a", addrs='["1.1.1.0/24"]') + "---\nkind: BGPAdvertisement\nname: x\n"
+        "spec: {asPathPrepend: 1, nodeSelectors: [{matchLabels: {rack: a}}]}\n---\n"
+        "kind: BGPAdvertisement\nname: y\nspec: {asPathPrepend: 3, nodeSelectors: [{matchLabels: {rack: b}}]}",
+        "native",
+        [],
+        id="as-path-prepend-disjoint-node-selectors-is-fine",
+    ),
+    pytest.param(
+        POOL.format(name="a", addrs='["1.1.1.0/24"]')
+        + "---\nkind: BGPAdvertisement\nname: x\nspec: {asPathPrepend: 0}\n---\n"
+        "kind: BGPAdvertisement\nname: y\nspec: {localPref: 0}",
+        "native",
+        [],
+        id="as-path-prepend-zero-equals-unset",
+    ),
+    pytest.param(
+        POOL.format(name="a", addrs='["1.1.1.0/24"]')
+        + "---\nkind: BGPAdvertisement\nname: x\nspec: {localPref: 100, asPathPrepend: 1}\n---\n"
+        "kind: BGPAdvertisement\nname: y\nspec: {localPref: 200, asPathPrepend: 3}",
+        "native",
+        [
+            "BGPAdvertisement/y: invalid local preference 200: local preferernce 100 was already set for the same "
+            "type of BGP update. Check existing BGP advertisements with common pools and aggregation lengths"
+        ],
+        id="local-pref-reported-before-as-path-prepend",
+    ),
+    pytest.param(
         "kind: BGPAdvertisement\nname: x\nspec: {peers: [a, a]}",
         "native",
         ['BGPAdvertisement/x: duplicate definition of peers "a"'],
