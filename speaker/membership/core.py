@@ -82,6 +82,7 @@ class _Suspicion:
     k: int  # confirmations needed to reach the minimum timeout
     accusers: set[str]  # independent accusers; the first one does not count as a confirmation
     deadline: float
+    latest: float = 0.0  # start + the maximum timeout: no evidence of life postpones death past this
 
 
 @dataclass(slots=True)
@@ -93,6 +94,7 @@ class _Member:
     since: float
     accuser: str = ""
     suspicion: _Suspicion | None = None
+    heard: float = -math.inf  # when an authenticated datagram from it last arrived
 
 
 @dataclass(slots=True)
@@ -250,7 +252,14 @@ class Core:
                 self.counters["nacks_sent"] += 1
                 self._send(relay.addr, relay.requester, MsgType.NACK, relay.probe)
         for m in list(self.members.values()):
-            if m.suspicion is not None and now >= m.suspicion.deadline:
+            s = m.suspicion
+            if s is not None and now >= s.deadline:
+                if m.heard > s.start and now < s.latest:
+                    # It spoke to us after it came under suspicion: slow, not dead. Wait (up to the unconfirmed
+                    # maximum) for its refutation instead of declaring it dead. A crashed member says nothing.
+                    self.counters["suspicions_postponed"] += 1
+                    s.deadline = min(now + self.timers.suspicion_min * self._scale(), s.latest)
+                    continue
                 self.counters["declared_dead"] += 1
                 self._set_state(m, State.DEAD, m.incarnation, now)
                 self._broadcast(Update(m.name, m.incarnation, State.DEAD))
@@ -362,6 +371,8 @@ class Core:
 
     def _handle(self, now: float, src: Addr, msg: Message) -> None:
         sender = self.members.get(msg.sender)
+        if sender is not None:
+            sender.heard = now
         if sender is not None and msg.incarnation > sender.incarnation:
             # Direct word from a member with a newer incarnation than we know: it is alive (a restart, or a
             # refutation we have not heard yet). A leaver's last incarnation is its LEFT one, so this never
@@ -455,6 +466,7 @@ class Core:
         confirmations = len(s.accusers) - 1
         timeout = lo if s.k <= 0 else max(lo, hi - (hi - lo) * math.log(confirmations + 1) / math.log(s.k + 1))
         s.deadline = s.start + timeout
+        s.latest = s.start + hi
 
     def _set_state(self, m: _Member, state: State, incarnation: int, now: float) -> None:
         previous = m.state

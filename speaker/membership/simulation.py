@@ -65,6 +65,7 @@ class SimNet:
         self.members: dict[str, SimMember] = {}
         self.observed: list[Observed] = []
         self.blocked: set[tuple[str, str]] = set()
+        self.lag: dict[str, float] = {}  # extra one-way latency of datagrams to and from a member
         self._queue: list[tuple[float, int, str, str, Addr, bytes]] = []
         self._seq = itertools.count()
         self._by_addr: dict[Addr, str] = {}
@@ -122,6 +123,10 @@ class SimNet:
         m = self.members[name]
         m.stalled_until = max(m.stalled_until, self.now + duration)
         self._push(m.stalled_until, name, "wake", ("", 0), b"")
+
+    def slow(self, name: str, answer_delay: float) -> None:
+        """Every datagram to or from ``name`` takes ``answer_delay / 2`` longer: it answers that late."""
+        self.lag[name] = answer_delay / 2
 
     def partition(self, *groups: Iterable[str]) -> None:
         """Drop every datagram between members of different groups."""
@@ -203,7 +208,8 @@ class SimNet:
             if dest is None or (m.name, dest) in self.blocked or self.rng.random() < self.loss:
                 continue
             lo, hi = self.latency
-            self._push(self.now + lo + self.rng.random() * (hi - lo), dest, "data", m.addr, data)
+            lag = self.lag.get(m.name, 0.0) + self.lag.get(dest, 0.0)
+            self._push(self.now + lo + self.rng.random() * (hi - lo) + lag, dest, "data", m.addr, data)
         if m.core is not None:
             m.tick_at = m.core.next_deadline()
             if m.stalled_until > self.now:

@@ -81,6 +81,19 @@ def test_a_member_whose_thread_stalls_briefly_and_often_is_never_declared_dead()
     assert net.alive("node0") == frozenset(names(10))
 
 
+@pytest.mark.parametrize(("size", "delay"), [(3, 0.12), (10, 0.08)])
+def test_a_member_that_answers_everything_late_is_not_declared_dead(size: int, delay: float) -> None:
+    # Its acks miss every 50 ms probe round, so it is suspected again and again; but it keeps talking to its
+    # accusers, who wait for its refutation instead of declaring it dead.
+    net = SimNet(seed=14)
+    net.start(names(size))
+    net.run(1.0)
+    net.slow("node1", delay)
+    net.run(60.0)
+    assert net.deaths() == []
+    assert net.counters()["suspicions"] > 0
+
+
 def test_a_stalled_member_does_not_accuse_the_others_when_it_wakes() -> None:
     net = SimNet(seed=12)
     net.start(names(5))
