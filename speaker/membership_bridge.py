@@ -89,13 +89,7 @@ class MembershipBridge:
                 extra={"op": "membership", "event": "disabled"},
             )
             return None
-        key = load_secret_key(args.ml_secret_key_path)
-        if key is None:
-            logger.warning(
-                "no memberlist secret key at %s: membership traffic is not encrypted",
-                args.ml_secret_key_path,
-                extra={"op": "membership", "event": "unencrypted"},
-            )
+        key = load_secret_key(args.ml_secret_key_path)  # None: unencrypted (the runtime warns when it starts)
         bridge: MembershipBridge
 
         def on_change(change: MembershipChange) -> None:  # the membership thread
