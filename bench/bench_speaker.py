@@ -7,9 +7,10 @@ measured from a client namespace (needs root, `ip`, and `make testenv`; see docs
    ``pymetallb_failover_seconds`` (death declared -> first gratuitous ARP). p50/p99/max of ``--trials``.
 2. Graceful hand-off (SIGTERM of the announcer): the same measurement.
 3. RSS of each speaker idle (no Services) and idle CPU of one speaker over 10 s with 3 members.
-4. RSS with 10,000 Services and their EndpointSlices (IPv6 pool 2001:db8:100::/112), and the time a full
-   resync of them takes: the L2Advertisement is narrowed to one node, which then decides all 10,000 again and
-   announces the ones it did not have; from the change to its last "service has IP, announcing" log line.
+4. 10,000 Services and their EndpointSlices (IPv6 pool 2001:db8:100::/112), created with the speakers stopped;
+   then the speakers' cold start (process start -> first flush, read from their logs), their RSS, and a full
+   resync: the L2Advertisement narrowed to one node, which decides all 10,000 again; change -> ``configLoaded``
+   -> its first "service has IP, announcing" line (logged right after the flush's ``set_desired``).
 
 The bench starts its own test apiserver (bound to ``netlab.APISERVER_V4``, own temporary data dir) and its own
 Lab; both are gone when it returns. ``BENCH_SPEAKER_TRIALS`` and ``BENCH_SPEAKER_SERVICES`` shrink a run.
