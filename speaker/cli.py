@@ -170,8 +170,11 @@ async def wire_speaker(program: Program) -> None:
         await run_workers(queue, speaker.reconcile, workers=1, name="speaker", logger=log)
 
     async def hand_over() -> None:
-        # Leave first: peers take over at once (their gratuitous packets re-point the clients); then stop
-        # answering, so the two never answer together for long.
+        # Stop answering, then leave: peers take over as soon as they hear the leave (their gratuitous packets
+        # re-point the clients). Answering after the leave made a peer that had already taken over hear a
+        # duplicate announcer, count this node alive for CLAIM_SECONDS and yield to it: nobody answered
+        # (bench/bench_speaker.py, graceful hand-off).
+        speaker.stop_answering()
         if membership is not None:
             await membership.leave()
         await speaker.withdraw_all()

@@ -298,6 +298,12 @@ class SpeakerController:
         if dead:
             self._deaths.append((at, dead))
             del self._deaths[:-16]
+            # A claim heard before the death (two announcers for a moment while a rejoining node took an IP back)
+            # must not keep the dead node in the election: nobody would answer. Packets heard after the death
+            # (a real partition) claim it again.
+            for claims in self._claims.values():
+                for node in dead:
+                    claims.pop(node, None)
         self.queue.add(ELECTION)
 
     async def reconcile(self, key: Key) -> float | None:
@@ -617,6 +623,8 @@ class SpeakerController:
                 claims[str(node)] = until
             self._duplicate_reports.append((name, text, mac_text))
             self.queue.add(ServiceKey(name))
+            # Decide again when the claim lapses, or a node that yielded would stay silent until some other change.
+            self.queue.add_after(ServiceKey(name), CLAIM_SECONDS + 0.01)
         self.queue.add(FLUSH)
 
     def _claimants(self, name: str) -> frozenset[str]:
@@ -685,12 +693,16 @@ class SpeakerController:
                 with contextlib.suppress(NotFound):
                     await self.client.delete(L2_STATUSES, obj["metadata"]["name"], self.settings.namespace)
 
-    async def withdraw_all(self) -> None:
-        """On a graceful stop: stop answering at once, end the BGP sessions (with graceful restart the routers
-        keep the routes while the speaker restarts), and delete this node's status objects."""
+    def stop_answering(self) -> None:
+        """Stop answering ARP/NDP at once (the first step of a graceful stop, before the leave is announced)."""
         self.decisions.clear()
         self.responder.set_desired({})
         self.last_desired = {}
+
+    async def withdraw_all(self) -> None:
+        """On a graceful stop: stop answering at once, end the BGP sessions (with graceful restart the routers
+        keep the routes while the speaker restarts), and delete this node's status objects."""
+        self.stop_answering()
         if self.bgp is not None:
             await self.bgp.close(keep_routes=True)
         for obj in [

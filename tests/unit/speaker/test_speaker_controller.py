@@ -7,6 +7,7 @@ what the core decides, and what a user sees (Events, status objects, metrics) fo
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 from typing import Any
 
@@ -15,11 +16,12 @@ from kubefakes import FakeApi, FakeRecorder
 from prometheus_client import CollectorRegistry
 
 from reconciler.core.l2 import election_order
+from reconciler.runtime.clock import FakeClock
 from reconciler.runtime.metrics import ExactCounters
 from reconciler.runtime.resources import ENDPOINTSLICES, NODES, SECRETS, SERVICES
 from reconciler.runtime.store import Store
 from reconciler.runtime.workqueue import WorkQueue
-from speaker.controller import CONFIG, FLUSH, Key, SpeakerController, SpeakerSettings
+from speaker.controller import CLAIM_SECONDS, CONFIG, FLUSH, Key, SpeakerController, SpeakerSettings
 from speaker.resources import (
     ADVERTISEMENTS_L2,
     BGP_STATUSES,
@@ -292,6 +294,66 @@ async def test_a_node_that_keeps_a_disputed_ip_announces_it_again() -> None:
     await w.drain()
     assert w.desired() == {ipaddress.ip_address(VIP): None}
     assert w.responder.retriggered == [ipaddress.ip_address(VIP)], "so the other side hears it and yields"
+
+
+def l2_status_of(node_name: str, service_name: str = "web") -> dict[str, Any]:
+    return {
+        "apiVersion": "metallb.io/v1beta1",
+        "kind": "ServiceL2Status",
+        "metadata": {
+            "name": f"l2-{node_name}",
+            "namespace": NS,
+            "labels": {
+                "metallb.io/node": node_name,
+                "metallb.io/service-name": service_name,
+                "metallb.io/service-namespace": "default",
+            },
+        },
+        "status": {"node": node_name, "serviceName": service_name, "serviceNamespace": "default"},
+    }
+
+
+async def test_a_duplicate_heard_before_the_claimant_died_does_not_leave_the_ip_unanswered() -> None:
+    first, second = election_order(("a", "b"), VIP, {})
+    # ``second`` announces while ``first`` is away; ``first`` comes back and takes the IP, both answer for a moment.
+    w = World(second, members=frozenset({second}))
+    w.store.apply(SERVICES, "ADDED", service("web", VIP))
+    w.store.apply(ENDPOINTSLICES, "ADDED", endpoints("web", "a", "b"))
+    await w.start()
+    assert w.desired() == {ipaddress.ip_address(VIP): None}
+    w.members = frozenset({first, second})
+    w.store.apply(L2_STATUSES, "ADDED", l2_status_of(first))
+    w.speaker.duplicate_seen(ipaddress.ip_address(VIP), "eth0", bytes.fromhex("020000000001"))
+    w.speaker.members_changed(frozenset(), at=10.0)
+    await w.drain()
+    assert w.desired() == {}
+    # Then ``first`` dies, well within the claim's lifetime: ``second`` answers again.
+    w.members = frozenset({second})
+    w.speaker.members_changed(frozenset({first}), at=10.0)
+    await w.drain()
+    assert w.desired() == {ipaddress.ip_address(VIP): None}
+
+
+async def test_a_node_that_yielded_to_a_claimant_decides_again_when_the_claim_lapses() -> None:
+    first, second = election_order(("a", "b"), VIP, {})
+    w = World(second, members=frozenset({second}))
+    clock = FakeClock(10.0)
+    w.queue.clock = clock
+    w.speaker.clock = clock.monotonic
+    w.store.apply(SERVICES, "ADDED", service("web", VIP))
+    w.store.apply(ENDPOINTSLICES, "ADDED", endpoints("web", "a", "b"))
+    await w.start()
+    w.store.apply(L2_STATUSES, "ADDED", l2_status_of(first))
+    w.speaker.duplicate_seen(ipaddress.ip_address(VIP), "eth0", bytes.fromhex("020000000001"))
+    await w.drain()
+    assert w.desired() == {}, "yields to the claimant (a partition: it is alive on the LAN)"
+    # The claimant falls silent (it crashed while partitioned): no other change comes, yet the IP is answered.
+    await clock.wait_sleepers()
+    clock.advance(CLAIM_SECONDS + 1)
+    for _ in range(10):
+        await asyncio.sleep(0)
+    await w.drain()
+    assert w.desired() == {ipaddress.ip_address(VIP): None}
 
 
 async def test_the_flush_coalesces_many_decisions_into_one_set_desired() -> None:
