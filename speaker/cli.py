@@ -60,6 +60,9 @@ async def wire_speaker(program: Program) -> None:
     exclude = load_exclusions(args.excludel2_path)
     loop = asyncio.get_running_loop()
     queue: WorkQueue[Key] = WorkQueue(name="speaker", clock=program.clock)
+    # API writes (status objects, ConfigurationState, Events) have their own queue and worker: decisions and the
+    # responder never wait behind them.
+    writes: WorkQueue[Key] = WorkQueue(name="speaker-writes", clock=program.clock)
     recorder = EventRecorder(program.client, "metallb-speaker", host=node, clock=program.clock)
     pod_name, pod_uid = pod_identity()
     holder: list[SpeakerController] = []
@@ -120,6 +123,7 @@ async def wire_speaker(program: Program) -> None:
         exact=program.exact,
         members=membership.alive if membership is not None else (lambda: None),
         bgp=bgp,
+        writes=writes,
         clock=loop.time,
         now=lambda: kube_time(program.clock.now()),
         logger=log,
@@ -167,7 +171,10 @@ async def wire_speaker(program: Program) -> None:
         await store.wait_synced(SERVICES, ENDPOINTSLICES, NODES, SECRETS, *CONFIG_KINDS)
         queue.add(CONFIG)
         queue.add(STATE)
-        await run_workers(queue, speaker.reconcile, workers=1, name="speaker", logger=log)
+        await asyncio.gather(
+            run_workers(queue, speaker.reconcile, workers=1, name="speaker", logger=log),
+            run_workers(writes, speaker.reconcile, workers=1, name="speaker-writes", logger=log),
+        )
 
     async def hand_over() -> None:
         # Stop answering, then leave: peers take over as soon as they hear the leave (their gratuitous packets
@@ -181,7 +188,9 @@ async def wire_speaker(program: Program) -> None:
 
     async def finish_in_flight() -> None:
         queue.shutdown()
+        writes.shutdown()
         await queue.drain()
+        await writes.drain()
 
     program.on_stop("hand over announcements", hand_over)
     program.on_stop("finish in-flight reconciles", finish_in_flight)

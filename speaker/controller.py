@@ -53,7 +53,7 @@ from reconciler.core.nodes import NodeView, endpoint_slice_view, node_view
 from reconciler.core.services import service_view
 from reconciler.core.speaker_status import LABEL_NODE, service_bgp_status, service_l2_status
 from reconciler.runtime.errors import ApiError, NotFound
-from reconciler.runtime.events import EventRecorder
+from reconciler.runtime.events import EventRecorder, EventType
 from reconciler.runtime.metrics import ExactCounters
 from reconciler.runtime.resources import ENDPOINTSLICES, NODES, SECRETS, SERVICES, ResourceType
 from reconciler.runtime.store import Store
@@ -118,6 +118,11 @@ class StatusKey:
 
 
 @dataclass(frozen=True, slots=True)
+class EventsKey:
+    """Record the Events the last flushes produced."""
+
+
+@dataclass(frozen=True, slots=True)
 class SessionsKey:
     """BGP sessions for the peers active on this node."""
 
@@ -132,7 +137,8 @@ ELECTION = ElectionKey()
 FLUSH = FlushKey()
 STATE = StateKey()
 SESSIONS = SessionsKey()
-Key = ConfigKey | ElectionKey | ServiceKey | FlushKey | StatusKey | StateKey | SessionsKey
+EVENTS = EventsKey()
+Key = ConfigKey | ElectionKey | ServiceKey | FlushKey | StatusKey | StateKey | SessionsKey | EventsKey
 
 FIELD_MANAGER = "pymetallb-speaker"
 CLAIM_SECONDS = 10.0
@@ -229,6 +235,7 @@ class SpeakerController:
         exact: ExactCounters,
         members: Callable[[], frozenset[str] | None] = lambda: None,
         bgp: BgpAnnouncer | None = None,
+        writes: WorkQueue[Key] | None = None,
         clock: Callable[[], float],
         now: Callable[[], str] = _utc_now,
         logger: logging.Logger | None = None,
@@ -241,6 +248,11 @@ class SpeakerController:
         self.settings = settings
         self.members = members
         self.bgp = bgp
+        self.writes: WorkQueue[Key] = writes if writes is not None else queue
+        """Where API writes go (status objects, ConfigurationState, Events): a queue of its own in the program,
+        so a failover's decisions and flush never wait behind thousands of writes (a cold start with 10,000
+        Services writes as many status objects)."""
+        self._events: list[tuple[dict[str, Any], EventType, str, str]] = []
         self.clock = clock
         self.now = now
         self.log = logger or logging.getLogger("pymetallb.speaker")
@@ -285,9 +297,9 @@ class SpeakerController:
             labels = _labels(new if new is not None else old) or {}
             if labels.get(LABEL_NODE) == self.settings.node:
                 name = f"{labels.get('metallb.io/service-namespace')}/{labels.get('metallb.io/service-name')}"
-                self.queue.add(StatusKey(name))
+                self.writes.add(StatusKey(name))
         elif res == STATES and key == f"{self.settings.namespace}/speaker-{self.settings.node}":
-            self.queue.add(STATE)
+            self.writes.add(STATE)
 
     def interfaces_changed(self) -> None:
         """The responder's interfaces changed: refresh what it can serve (and the status objects that say so)."""
@@ -324,6 +336,8 @@ class SpeakerController:
                 self._rebuild()
             elif isinstance(key, StateKey):
                 await self._state()
+            elif isinstance(key, EventsKey):
+                await self._record_events()
             elif isinstance(key, SessionsKey):
                 if self.bgp is not None:
                     await self.bgp.sync_sessions()
@@ -367,7 +381,7 @@ class SpeakerController:
             if orphaned:
                 errors = (f"IPs announced by this node would be in no pool: {', '.join(orphaned)}",)
         self.config_errors = errors
-        self.queue.add(STATE)
+        self.writes.add(STATE)
         if errors or result.config is None:
             self.metrics.stale.set(1)
             self.log.error(
@@ -456,7 +470,7 @@ class SpeakerController:
         slices = [endpoint_slice_view(o) for o in self.store.by_index(ENDPOINTSLICES, "service", name)]
         if self.bgp is not None and self.bgp.decide(name, service_view(obj) if obj is not None else None, slices):
             self.queue.add(FLUSH)
-            self.queue.add(StatusKey(name))
+            self.writes.add(StatusKey(name))
         if obj is None:
             decision = L2Decision(name, reason=Reason.SERVICE_DELETED)
         else:
@@ -484,7 +498,7 @@ class SpeakerController:
                 },
             )
         self.queue.add(FLUSH)
-        self.queue.add(StatusKey(name))
+        self.writes.add(StatusKey(name))
         if obj is None and not decision.announce:
             self.decisions.pop(name, None)
         return None
@@ -516,7 +530,7 @@ class SpeakerController:
         if unserved != self._unserved:
             for name, d in self.decisions.items():
                 if d.announce and any(_to_address(*ip) in unserved ^ self._unserved for ip in d.ips):
-                    self.queue.add(StatusKey(name))
+                    self.writes.add(StatusKey(name))
             self._unserved = unserved
         announcing: dict[tuple[str, str], tuple[str, ...]] = {}
         for name, decision in self.decisions.items():
@@ -534,7 +548,7 @@ class SpeakerController:
                 failed = [t for t, ip in zip(texts, ips, strict=True) if _to_address(*ip) in missing]
             if failed and obj is not None:
                 for text in failed:
-                    await self.recorder.record(
+                    self._event(
                         obj,
                         "Warning",
                         "announceFailed",
@@ -554,7 +568,7 @@ class SpeakerController:
                             "ips": list(texts),
                         },
                     )
-                    await self.recorder.record(
+                    self._event(
                         obj,
                         "Normal",
                         "nodeAssigned",
@@ -570,12 +584,22 @@ class SpeakerController:
         for name, text, mac_text in reports:
             obj = self.store.get(SERVICES, name)
             if obj is not None:
-                await self.recorder.record(
+                self._event(
                     obj,
                     "Warning",
                     "duplicateAnnouncer",
                     f'another MAC {mac_text} also answers for "{text}"; resolving by the election order',
                 )
+
+    def _event(self, obj: dict[str, Any], type_: EventType, reason: str, message: str) -> None:
+        """Queue an Event for the writes worker (a flush never waits on the API)."""
+        self._events.append((obj, type_, reason, message))
+        self.writes.add(EVENTS)
+
+    async def _record_events(self) -> None:
+        events, self._events = self._events, []
+        for obj, type_, reason, message in events:
+            await self.recorder.record(obj, type_, reason, message)
 
     def _set_gauge(self, name: str, protocol: str, texts: tuple[str, ...]) -> None:
         for old in self._announced.pop((name, protocol), ()):

@@ -366,3 +366,21 @@ async def test_the_flush_coalesces_many_decisions_into_one_set_desired() -> None
     await w.drain()
     assert len(w.responder.calls) <= 2
     assert FLUSH not in w.queue._dirty
+
+
+def test_a_compact_slice_keeps_what_the_election_and_selection_read() -> None:
+    from reconciler.core.nodes import endpoint_slice_view
+    from speaker.resources import compact_slice
+
+    full = endpoints("web", "a", "b")
+    full["endpoints"][0]["addresses"] = ["10.244.0.1", "10.244.0.2"]
+    full["endpoints"][0]["conditions"] = {"ready": False, "serving": True, "terminating": True}
+    full["endpoints"][0]["targetRef"] = {"kind": "Pod", "name": "web-123", "uid": "x" * 36}
+    full["endpoints"][0]["zone"] = "z1"
+    def read(obj: dict[str, Any]) -> list[tuple[str | None, bool, bool]]:
+        view = endpoint_slice_view(obj)
+        assert view.service_key == "default/web"
+        return [(e.node_name, e.can_serve, bool(e.addresses)) for e in view.endpoints]
+
+    assert read(compact_slice(full)) == read(full)
+    assert "targetRef" not in compact_slice(full)["endpoints"][0]
