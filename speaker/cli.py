@@ -170,7 +170,7 @@ async def wire_speaker(program: Program) -> None:
     async def work() -> None:
         await store.wait_synced(SERVICES, ENDPOINTSLICES, NODES, SECRETS, *CONFIG_KINDS)
         queue.add(CONFIG)
-        queue.add(STATE)
+        writes.add(STATE)
         await asyncio.gather(
             run_workers(queue, speaker.reconcile, workers=1, name="speaker", logger=log),
             run_workers(writes, speaker.reconcile, workers=1, name="speaker-writes", logger=log),

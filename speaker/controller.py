@@ -52,7 +52,7 @@ from reconciler.core.l2 import L2Decision, L2Election
 from reconciler.core.nodes import NodeView, endpoint_slice_view, node_view
 from reconciler.core.services import service_view
 from reconciler.core.speaker_status import LABEL_NODE, service_bgp_status, service_l2_status
-from reconciler.runtime.errors import ApiError, NotFound
+from reconciler.runtime.errors import ApiError, Conflict, NotFound
 from reconciler.runtime.events import EventRecorder, EventType
 from reconciler.runtime.metrics import ExactCounters
 from reconciler.runtime.resources import ENDPOINTSLICES, NODES, SECRETS, SERVICES, ResourceType
@@ -757,7 +757,10 @@ class SpeakerController:
                         "labels": {"metallb.io/component-type": "speaker", "metallb.io/node-name": node},
                     },
                 }
-                current = await self.client.create(STATES, body, ns)
+                try:
+                    current = await self.client.create(STATES, body, ns)
+                except Conflict:
+                    current = await self.client.get(STATES, name, ns)  # made meanwhile (an earlier run of ours)
         patch = configuration_state_status(
             current, list(self.config_errors), now=self.now(), condition_type=CONFIG_CONDITION
         )
