@@ -377,6 +377,7 @@ def test_a_compact_slice_keeps_what_the_election_and_selection_read() -> None:
     full["endpoints"][0]["conditions"] = {"ready": False, "serving": True, "terminating": True}
     full["endpoints"][0]["targetRef"] = {"kind": "Pod", "name": "web-123", "uid": "x" * 36}
     full["endpoints"][0]["zone"] = "z1"
+
     def read(obj: dict[str, Any]) -> list[tuple[str | None, bool, bool]]:
         view = endpoint_slice_view(obj)
         assert view.service_key == "default/web"
