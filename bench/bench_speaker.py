@@ -384,7 +384,7 @@ def _scale(b: Bench, sc: SpeakerCluster, count: int) -> None:
 def _run(api: TestAPIServer, lab: Lab, tmp: Path) -> None:
     ns = f"bench-speaker-{secrets.token_hex(3)}"  # the last six characters name the Nodes
     api.kubectl("create", "namespace", ns)
-    sc = SpeakerCluster(api, lab, ns, tmp)
+    sc = SpeakerCluster(api, lab, ns, tmp, classed=False)
     assert sc.client is not None
     for i in (1, 2, 3):
         sc.add_node(i)

@@ -218,7 +218,7 @@ class Demo:
         lab.__enter__()
         self.stack.callback(lab.close)
         say(f"namespaces {lab.base}-*: bridge, client, demo-n1..3, router")
-        sc = SpeakerCluster(api, lab, NS, self.tmp, node_prefix="demo")
+        sc = SpeakerCluster(api, lab, NS, self.tmp, node_prefix="demo", classed=False)
         nodes = [sc.add_node(i) for i in (1, 2, 3)]
         router = lab.add_host("router", v4=f"{ROUTER}/24")
         # The router forwards the client's packets for BGP VIPs to a node on the same LAN: no ICMP redirects, or

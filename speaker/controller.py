@@ -270,6 +270,9 @@ class SpeakerController:
         # Service → (other node seen announcing it too, until when): that node is alive on the LAN whatever the
         # failure detector says (a membership partition), so it takes part in this Service's election.
         self._claims: dict[str, dict[str, float]] = {}
+        # When each disputed IP was last handled: two announcers re-announcing at each other must not become a
+        # storm of gratuitous packets and Events.
+        self._duplicate_handled: dict[IPAddress, float] = {}
 
     # --- wiring --------------------------------------------------------------------------------------
 
@@ -630,6 +633,10 @@ class SpeakerController:
         text = str(ip)
         mac_text = mac.hex(":")
         self.metrics.duplicates.labels(text).inc()
+        now = self.clock()
+        if now - self._duplicate_handled.get(ip, -CLAIM_SECONDS) < CLAIM_SECONDS / 2:
+            return  # counted; already being settled (one report and one re-announcement per half claim period)
+        self._duplicate_handled[ip] = now
         self.log.warning(
             "another MAC claims an IP this node announces",
             extra={"op": "layer2", "event": "duplicateAnnouncer", "ip": text, "interface": interface, "mac": mac_text},

@@ -73,11 +73,16 @@ class SpeakerCluster:
     tmp: Path
     nodes: dict[str, Node] = field(default_factory=dict)
     client: Host | None = None
+    classed: bool = True
     node_prefix: str = ""
     """Node names are ``<node_prefix>-n<i>``; empty: the last six characters of ``ns`` (unique per test)."""
 
     def __post_init__(self) -> None:
         self.suffix = self.node_prefix or self.ns[-6:]
+        # Speakers watch every Service in the cluster: a class per test keeps earlier tests' Services (their
+        # namespaces take seconds to go) out of this test's elections, as two installs of MetalLB are kept apart.
+        # The demo and the bench own their apiserver and write their own Services: they run classless.
+        self.lb_class: str | None = f"test.pymetallb.io/{self.suffix}" if self.classed else None
         self.key_dir = self.tmp / "ml-secret"
         self.key_dir.mkdir(exist_ok=True)
         (self.key_dir / "secretkey").write_text(secrets.token_urlsafe(16))
@@ -154,6 +159,7 @@ class SpeakerCluster:
             "7472",
             "--bgp",
             "true" if bgp else "false",
+            *(["--lb-class", self.lb_class] if self.lb_class else []),
             *extra,
         ]
         with open(node.log, "wb") as out:
@@ -220,6 +226,7 @@ class SpeakerCluster:
         families = ["IPv6" if ":" in ip else "IPv4" for ip in ips]
         spec: dict[str, Any] = {
             "type": "LoadBalancer",
+            **({"loadBalancerClass": self.lb_class} if self.lb_class else {}),
             "ports": [{"port": port, "protocol": "TCP"}],
             "selector": {"app": name},
             "externalTrafficPolicy": etp,
