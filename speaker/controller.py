@@ -35,8 +35,7 @@ from typing import Any, Protocol
 from prometheus_client import CollectorRegistry, Gauge, Histogram
 
 from crds.addresses import format_ip
-from crds.config import ClusterResources, Config, LabeledObject, ParseOptions, SecretInfo, parse_config
-from crds.objects import load_object
+from crds.config import ClusterResources, Config, ParseOptions, SecretInfo, parse_config
 from crds.types import (
     BFDProfile,
     BGPAdvertisement,
@@ -55,6 +54,7 @@ from reconciler.core.speaker_status import LABEL_NODE, service_bgp_status, servi
 from reconciler.runtime.errors import ApiError, Conflict, NotFound
 from reconciler.runtime.events import EventRecorder, EventType
 from reconciler.runtime.metrics import ExactCounters
+from reconciler.runtime.models import labeled, load_models
 from reconciler.runtime.resources import ENDPOINTSLICES, NODES, SECRETS, SERVICES, ResourceType
 from reconciler.runtime.store import Store
 from reconciler.runtime.workqueue import WorkQueue
@@ -360,15 +360,8 @@ class SpeakerController:
         fields: dict[str, list[Any]] = {f: [] for f in _FIELDS.values()}
         problems: list[str] = []
         for res, model in _MODELS.items():
-            for obj in self.store.list(res, ns):
-                try:
-                    fields[_FIELDS[res]].append(load_object(model, obj))
-                except ValueError as exc:
-                    problems.append(f"{res.kind} {obj['metadata'].get('name')}: {exc}")
-        nodes = [
-            LabeledObject(o["metadata"]["name"], dict(o["metadata"].get("labels") or {}))
-            for o in self.store.list(NODES)
-        ]
+            fields[_FIELDS[res]] = load_models(self.store, res, model, ns, problems)
+        nodes = labeled(self.store, NODES)
         secrets = {}
         for obj in self.store.list(SECRETS, ns):
             md = obj.get("metadata") or {}

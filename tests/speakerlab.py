@@ -88,6 +88,17 @@ class SpeakerCluster:
         (self.key_dir / "secretkey").write_text(secrets.token_urlsafe(16))
         self.client = self.lab.add_host("client", v4="198.51.100.2/24", v6="2001:db8::2/64")
 
+    def close(self, admin: Any) -> None:
+        """Kill the speakers and delete this test's Nodes and namespace through ``admin`` (an apiserver handle
+        with full rights: a test's own handle may be a restricted ServiceAccount)."""
+        for node in self.nodes.values():
+            if node.speaker is not None and node.speaker.poll() is None:
+                node.speaker.kill()
+                node.speaker.wait()
+        for node in self.nodes.values():
+            admin.kubectl("delete", "node", node.name, "--wait=false", "--ignore-not-found", check=False)
+        admin.kubectl("delete", "namespace", self.ns, "--wait=false", "--ignore-not-found", check=False)
+
     # --- kubectl ---------------------------------------------------------------------------------------------
 
     def kubectl(self, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:

@@ -12,8 +12,7 @@ import logging
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from crds.config import ClusterResources, LabeledObject, ParseOptions, parse_config
-from crds.objects import load_object
+from crds.config import ClusterResources, ParseOptions, parse_config
 from crds.types import Community, IPAddressPool
 from reconciler.controller.keys import CONFIG, POOL_STATUS, STATE, ConfigKey, ServiceKey
 from reconciler.controller.ports import Enqueue
@@ -21,6 +20,7 @@ from reconciler.controller.resources import COMMUNITIES, POOLS
 from reconciler.controller.state import ControllerMetrics, ControllerSettings, ControllerState
 from reconciler.core.allocator import AllocationError
 from reconciler.core.services import service_view
+from reconciler.runtime.models import labeled, load_models
 from reconciler.runtime.resources import NAMESPACES, SERVICES
 from reconciler.runtime.store import Store
 
@@ -57,23 +57,10 @@ class ConfigReconciler:
 
     async def reconcile(self, key: ConfigKey = CONFIG) -> float | None:
         ns = self.settings.namespace
-        pools: list[IPAddressPool] = []
-        communities: list[Community] = []
         problems: list[str] = []
-        for obj in self.store.list(POOLS, ns):
-            try:
-                pools.append(load_object(IPAddressPool, obj))
-            except ValueError as exc:
-                problems.append(f"IPAddressPool {obj['metadata'].get('name')}: {exc}")
-        for obj in self.store.list(COMMUNITIES, ns):
-            try:
-                communities.append(load_object(Community, obj))
-            except ValueError as exc:
-                problems.append(f"Community {obj['metadata'].get('name')}: {exc}")
-        namespaces = [
-            LabeledObject(o["metadata"]["name"], dict(o["metadata"].get("labels") or {}))
-            for o in self.store.list(NAMESPACES)
-        ]
+        pools = load_models(self.store, POOLS, IPAddressPool, ns, problems)
+        communities = load_models(self.store, COMMUNITIES, Community, ns, problems)
+        namespaces = labeled(self.store, NAMESPACES)
         resources = ClusterResources(pools=pools, communities=communities, namespaces=namespaces)
         result = parse_config(resources, ParseOptions(bgp_mode=None))
         errors = tuple(problems) + tuple(str(e) for e in result.errors)

@@ -22,10 +22,9 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -33,6 +32,7 @@ from typing import Any, TypeVar
 import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
+from speakerlab import eventually
 from testenv_server import TestAPIServer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "helm"))
@@ -99,20 +99,6 @@ SPEAKER_NEEDS = (
     + [("patch", "configurationstates/status", "metallb.io", True)]
     + [(v, "secrets", "", True) for v in ("get", "list", "watch")]
 )
-
-
-def eventually(fn: Callable[[], T], *, timeout: float = 30.0, what: str = "condition") -> T:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = fn()
-            if last:
-                return last
-        except (AssertionError, subprocess.CalledProcessError, OSError) as exc:
-            last = exc
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
 
 
 def _free_port() -> int:

@@ -75,16 +75,10 @@ def sc(netns_apiserver: TestAPIServer, lab: Lab, tmp_path: Path) -> Iterator[Spe
     try:
         yield cluster
     finally:
-        for node in cluster.nodes.values():
-            if node.speaker is not None and node.speaker.poll() is None:
-                node.speaker.kill()
-                node.speaker.wait()
-        for node in cluster.nodes.values():
-            netns_apiserver.kubectl("delete", "node", node.name, "--wait=false", "--ignore-not-found", check=False)
+        cluster.close(netns_apiserver)
         for o in rbac:
             if o["kind"] in ("ClusterRole", "ClusterRoleBinding"):
                 netns_apiserver.kubectl("delete", o["kind"].lower(), o["metadata"]["name"], "--ignore-not-found")
-        netns_apiserver.kubectl("delete", "namespace", ns, "--wait=false", "--ignore-not-found", check=False)
 
 
 def _metrics(sc: SpeakerCluster, node_name: str) -> set[str]:

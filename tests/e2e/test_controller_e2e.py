@@ -12,31 +12,18 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from speakerlab import eventually
 from testenv_server import TestAPIServer
 
 pytestmark = pytest.mark.e2e
 
 T = TypeVar("T")
 PYMETALLB = str(Path(sys.executable).with_name("pymetallb"))
-
-
-def eventually(fn: Callable[[], T], *, timeout: float = 20.0, what: str = "condition") -> T:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = fn()
-            if last:
-                return last
-        except AssertionError as exc:
-            last = exc
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
 
 
 class Cluster:

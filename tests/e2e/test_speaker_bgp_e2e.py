@@ -38,12 +38,7 @@ def sc(
     try:
         yield cluster
     finally:
-        for node in cluster.nodes.values():
-            if node.speaker is not None and node.speaker.poll() is None:
-                node.speaker.kill()
-        for node in cluster.nodes.values():
-            netns_apiserver.kubectl("delete", "node", node.name, "--wait=false", "--ignore-not-found", check=False)
-        netns_apiserver.kubectl("delete", "namespace", ns, "--wait=false", "--ignore-not-found", check=False)
+        cluster.close(netns_apiserver)
 
 
 def _cluster_with_router(
