@@ -111,11 +111,10 @@ class ServiceReconciler:
                     obj, "Warning", "deprecatedAnnotation", f"Service uses deprecated annotation {k}"
                 )
         try:
-            rv = (obj.get("metadata") or {}).get("resourceVersion")
-            if meta_patch is not None:
-                updated = await self.client.patch(SERVICES, name, meta_patch, ns, field_manager=FIELD_MANAGER)
-                rv = (updated.get("metadata") or {}).get("resourceVersion") or rv
+            # The status first: the address is what the user waits for, so it is one request away, not two.
+            # The annotation follows; if it fails, the retry finds the status in place and writes only it.
             if status_patch is not None:
+                rv = (obj.get("metadata") or {}).get("resourceVersion")
                 if "conditions" in status_patch["status"] and rv:
                     # The conditions list is replaced whole: only over the version we read (409 -> retry),
                     # so another writer's condition is never lost.
@@ -123,6 +122,8 @@ class ServiceReconciler:
                 await self.client.patch(
                     SERVICES, name, status_patch, ns, subresource="status", field_manager=FIELD_MANAGER
                 )
+            if meta_patch is not None:
+                await self.client.patch(SERVICES, name, meta_patch, ns, field_manager=FIELD_MANAGER)
         except NotFound:
             return  # deleted meanwhile; the delete event releases it
         finally:

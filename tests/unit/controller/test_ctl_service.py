@@ -106,13 +106,15 @@ async def test_a_service_deleted_while_patching_is_not_an_error() -> None:
     assert await w.services.reconcile(ServiceKey("default/web")) is None
 
 
-async def test_the_status_patch_carries_the_resource_version_of_the_metadata_patch() -> None:
+async def test_the_address_is_written_first_over_the_version_read_then_the_annotation() -> None:
     w = World([pool("a", "10.0.0.0/30")], [svc("web", rv="7")])
     await w.load()
     await w.services.reconcile(ServiceKey("default/web"))
-    (_, _, _, meta_sub, _), (_, _, _, status_sub, status) = w.api.writes
-    assert meta_sub is None and status_sub == "status"
-    assert status["metadata"] == {"resourceVersion": "100"}, "the version the metadata patch returned"
+    (_, _, _, status_sub, status), (_, _, _, meta_sub, meta) = w.api.writes
+    assert status_sub == "status" and meta_sub is None
+    assert status["status"]["loadBalancer"] == {"ingress": [{"ip": "10.0.0.0"}]}
+    assert status["metadata"] == {"resourceVersion": "7"}, "the conditions replace only the version read"
+    assert meta["metadata"]["annotations"] == {"metallb.io/ip-allocated-from-pool": "a"}
 
 
 async def test_a_waiting_service_is_exported_with_its_reason_until_it_gets_an_ip() -> None:
