@@ -5,6 +5,7 @@ health and metrics). Registered with the ``pymetallb`` command through the ``pym
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import os
 from typing import Any
@@ -15,7 +16,7 @@ from reconciler.controller.resources import COMMUNITIES, POOLS, STATES
 from reconciler.controller.state import ControllerSettings
 from reconciler.runtime.compact import compact_service, strip_bookkeeping
 from reconciler.runtime.controller import run_workers
-from reconciler.runtime.events import EventRecorder
+from reconciler.runtime.events import EventRecorder, EventType
 from reconciler.runtime.program import LeaderSettings, Program, add_common_flags, add_leader_flags, run_program
 from reconciler.runtime.resources import NAMESPACES, SERVICES
 from reconciler.runtime.workqueue import WorkQueue
@@ -25,6 +26,18 @@ __all__ = ["register", "wire_controller"]
 log = logging.getLogger("pymetallb.controller")
 
 LEASE_NAME = "pymetallb-controller"
+EVENT_FLUSH_SECONDS = 5.0  # on stop, how long queued Events may take to go out
+
+
+class _PostedEvents:
+    """The reconcilers' recorder: an Event goes to the recorder's sender task, so no reconcile (and no
+    Service waiting behind it) waits for an Event's round trip."""
+
+    def __init__(self, recorder: EventRecorder) -> None:
+        self._recorder = recorder
+
+    async def record(self, obj: dict[str, Any], type: EventType, reason: str, message: str) -> None:
+        self._recorder.post(obj, type, reason, message)
 
 
 async def wire_controller(program: Program) -> None:
@@ -37,7 +50,7 @@ async def wire_controller(program: Program) -> None:
         program.client,
         program.store,
         queue,
-        recorder,
+        _PostedEvents(recorder),
         settings=settings,
         registry=program.registry,
         exact=program.exact,
@@ -65,6 +78,10 @@ async def wire_controller(program: Program) -> None:
     async def finish_in_flight() -> None:
         queue.shutdown()  # no new keys; the worker finishes the key in hand
         await queue.drain()
+        try:
+            await asyncio.wait_for(recorder.flush(), EVENT_FLUSH_SECONDS)
+        except TimeoutError:
+            log.warning("stopping with Events not sent", extra={"op": "events", "event": "eventsDropped"})
 
     program.on_stop("finish in-flight reconciles", finish_in_flight)
     program.lead(LeaderSettings.from_args(LEASE_NAME, args), work)

@@ -9,6 +9,10 @@ Promises:
   Event's ``count`` and ``lastTimestamp`` are patched instead of creating another. If that Event is gone (Events
   expire after an hour by default), a new one is created.
 * It never raises into the caller (except cancellation): an Event is a courtesy, so API errors are logged.
+* ``post(...)`` queues the Event and returns at once (as client-go's broadcaster does): one sender task records
+  queued Events in order, each stamped with the time it was posted, so a reconcile never waits for an Event's
+  round trip. At most ``backlog`` Events wait; past that the oldest is dropped and counted (``dropped``).
+  ``flush()`` waits for the queue to empty (a program's stop hook, tests).
 
 Not promised: delivery (a failed create is logged, not retried), and aggregation across restarts or replicas (the
 cache is in memory, bounded to ``cache_size`` entries, least recently used dropped first).
@@ -17,8 +21,9 @@ cache is in memory, bounded to ``cache_size`` entries, least recently used dropp
 from __future__ import annotations
 
 import asyncio
+import datetime
 import logging
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
@@ -59,6 +64,7 @@ class EventRecorder:
         *,
         host: str | None = None,
         cache_size: int = 4096,
+        backlog: int = 4096,
         clock: Clock | None = None,
         logger: logging.Logger | None = None,
     ) -> None:
@@ -70,15 +76,46 @@ class EventRecorder:
         self._cache_size = cache_size
         self._seen: OrderedDict[tuple[str, ...], _Seen] = OrderedDict()
         self._lock = asyncio.Lock()  # one record at a time: two repeats must not both create
+        self._backlog: deque[tuple[Mapping[str, Any], EventType, str, str, datetime.datetime]] = deque()
+        self._backlog_max = backlog
+        self._sender: asyncio.Task[None] | None = None
         self.created = 0
         self.aggregated = 0
         self.failed = 0
+        self.dropped = 0
 
-    async def record(self, obj: Mapping[str, Any], type: EventType, reason: str, message: str) -> None:
-        """Record an Event about ``obj``; never raises (except ``CancelledError``)."""
+    def post(self, obj: Mapping[str, Any], type: EventType, reason: str, message: str) -> None:
+        """Queue an Event about ``obj`` for the sender task and return at once (needs a running loop)."""
+        if len(self._backlog) >= self._backlog_max:
+            self._backlog.popleft()
+            self.dropped += 1
+        self._backlog.append((obj, type, reason, message, self.clock.now()))
+        if self._sender is None or self._sender.done():
+            self._sender = asyncio.get_running_loop().create_task(self._send_backlog(), name="events")
+
+    async def _send_backlog(self) -> None:
+        while self._backlog:
+            obj, type, reason, message, at = self._backlog.popleft()
+            await self.record(obj, type, reason, message, at=at)
+
+    async def flush(self) -> None:
+        """Wait until every posted Event has been recorded (or failed)."""
+        while self._sender is not None and not self._sender.done():
+            await asyncio.shield(self._sender)
+
+    async def record(
+        self,
+        obj: Mapping[str, Any],
+        type: EventType,
+        reason: str,
+        message: str,
+        *,
+        at: datetime.datetime | None = None,
+    ) -> None:
+        """Record an Event about ``obj`` (stamped ``at``, default now); never raises (except ``CancelledError``)."""
         try:
             async with self._lock:
-                await self._record(obj, type, reason, message)
+                await self._record(obj, type, reason, message, self.clock.now() if at is None else at)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -90,7 +127,9 @@ class EventRecorder:
                 extra={"op": "events", "event": "recordFailed", "reason": reason, "error": str(exc)},
             )
 
-    async def _record(self, obj: Mapping[str, Any], type: EventType, reason: str, message: str) -> None:
+    async def _record(
+        self, obj: Mapping[str, Any], type: EventType, reason: str, message: str, now_dt: datetime.datetime
+    ) -> None:
         md = obj.get("metadata") or {}
         involved = {
             "apiVersion": obj.get("apiVersion", ""),
@@ -114,7 +153,6 @@ class EventRecorder:
             reason,
             message,
         )
-        now_dt = self.clock.now()
         now = kube_time(now_dt)
         seen = self._seen.get(key)
         if seen is not None:

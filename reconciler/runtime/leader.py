@@ -118,23 +118,43 @@ class LeaderElector:
         async def lead() -> None:
             await on_started_leading()
 
-        work = asyncio.get_running_loop().create_task(lead(), name=f"leader {self.name} work")
-        renew = asyncio.get_running_loop().create_task(self._renew_loop(), name=f"leader {self.name} renew")
+        loop = asyncio.get_running_loop()
+        work = loop.create_task(lead(), name=f"leader {self.name} work")
+        renew = loop.create_task(self._renew_loop(), name=f"leader {self.name} renew")
         try:
             await asyncio.wait({work, renew}, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            for t in (work, renew):
-                t.cancel()
-            results = await asyncio.gather(work, renew, return_exceptions=True)
-            lost = renew.done() and not renew.cancelled() and isinstance(renew.exception(), LeadershipLost)
-            self._leading = False
-            if not lost:
-                await self._release()
+            # Stepping down runs to its end even if we are cancelled meanwhile: a stopping program cancels its
+            # roots while the returned work's step-down is in flight, and a half-done one would leave the Lease
+            # to expire instead of handing it over. It is bounded (the release's timeouts).
+            step_down = loop.create_task(self._step_down(work, renew), name=f"leader {self.name} step down")
+            cancelled = False
+            while not step_down.done():
+                try:
+                    await asyncio.shield(step_down)
+                except asyncio.CancelledError:
+                    cancelled = True
+            results = step_down.result()
+            if cancelled:
+                raise asyncio.CancelledError
         lost_exc = results[1]
         if isinstance(lost_exc, LeadershipLost):
             raise lost_exc
         if isinstance(results[0], BaseException) and not isinstance(results[0], asyncio.CancelledError):
             raise results[0]
+
+    async def _step_down(
+        self, work: asyncio.Task[None], renew: asyncio.Task[None]
+    ) -> tuple[BaseException | None, BaseException | None]:
+        """Stop the work and the renewals, then release the Lease unless it was lost; their outcomes."""
+        for t in (work, renew):
+            t.cancel()
+        results = await asyncio.gather(work, renew, return_exceptions=True)
+        lost = renew.done() and not renew.cancelled() and isinstance(renew.exception(), LeadershipLost)
+        self._leading = False
+        if not lost:
+            await self._release()
+        return results
 
     # ---- acquire / renew / release -----------------------------------------
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime
+from typing import Any
 
+import anyio
 import pytest
 from rt_fakes import FakeEventApi
 
@@ -83,3 +85,48 @@ async def test_errors_are_logged_never_raised(caplog: pytest.LogCaptureFixture) 
     await rec.record(SVC, "Normal", "R", "m")
     assert rec.failed == 2
     assert "events is forbidden" in caplog.text
+
+
+class _SlowEventApi(FakeEventApi):
+    """Creates wait until released, so a test can see post() return before the round trip."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = anyio.Event()
+
+    async def create(self, res: Any, obj: Any, namespace: str | None = None) -> dict[str, Any]:
+        await self.release.wait()
+        return await super().create(res, obj, namespace)
+
+
+async def test_posted_events_go_out_in_order_stamped_when_posted() -> None:
+    api = _SlowEventApi()
+    clock = FakeClock(wall_start=T0)
+    rec = EventRecorder(api, "c", clock=clock)
+    rec.post(SVC, "Normal", "IPAllocated", "first")
+    clock.advance(5)
+    rec.post(SVC, "Warning", "AllocationFailed", "second")
+    assert api.creates == 0, "post() does not wait for the API"
+    clock.advance(60)
+    api.release.set()
+    await rec.flush()
+    events = sorted(api.events.values(), key=lambda ev: ev["metadata"]["name"])
+    assert [(ev["message"], ev["firstTimestamp"]) for ev in events] == [
+        ("first", "2026-11-27T10:00:00Z"),
+        ("second", "2026-11-27T10:00:05Z"),
+    ]
+
+
+async def test_a_full_backlog_drops_the_oldest_and_counts_it() -> None:
+    api = _SlowEventApi()
+    clock = FakeClock(wall_start=T0)
+    rec = EventRecorder(api, "c", backlog=2, clock=clock)
+    rec.post(SVC, "Normal", "IPAllocated", "m0")
+    await anyio.sleep(0)  # the sender takes m0 and waits on the API
+    for i in range(1, 4):
+        clock.advance(1)
+        rec.post(SVC, "Normal", "IPAllocated", f"m{i}")
+    api.release.set()
+    await rec.flush()
+    assert rec.dropped == 1, "one in flight, two waiting, the oldest waiting one dropped"
+    assert sorted(ev["message"] for ev in api.events.values()) == ["m0", "m2", "m3"]

@@ -148,6 +148,32 @@ async def test_when_the_work_returns_the_lease_is_released() -> None:
     assert api.spec("ns", "lock")["leaseDurationSeconds"] == 1
 
 
+async def test_a_cancel_while_the_lease_is_being_released_still_releases_it() -> None:
+    """A stopping program cancels the leader after its work returned, while the release is in flight."""
+    api, clock = FakeLeaseApi(), FakeClock()
+    a = elector(api, clock, "a")
+    in_release, go_on = asyncio.Event(), asyncio.Event()
+    replace = api.replace
+
+    async def slow_replace(*args, **kw):  # type: ignore[no-untyped-def]
+        in_release.set()
+        await go_on.wait()
+        return await replace(*args, **kw)
+
+    async def lead() -> None:
+        api.replace = slow_replace  # type: ignore[method-assign]  # the renewals are done: only the release
+
+    task = asyncio.create_task(a.run(lead))
+    await asyncio.wait_for(in_release.wait(), 1)
+    for _ in range(2):  # a second cancel (an impatient stop) does not abandon the release either
+        task.cancel()
+        await asyncio.sleep(0)
+    go_on.set()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert api.spec("ns", "lock")["holderIdentity"] == "", "the cancel waited for the release"
+
+
 async def test_a_race_on_the_lease_has_one_winner() -> None:
     api, clock = FakeLeaseApi(), FakeClock()
     a, b = elector(api, clock, "a"), elector(api, clock, "b")
