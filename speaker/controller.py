@@ -1,5 +1,5 @@
 """The speaker's controller: decide per Service with the pure core (the L2 election, the BGP selection), then
-answer ARP/NDP for the Services this node wins and hand every BGP peer its whole table.
+answer ARP/NDP for the Services this node wins and hand every BGP peer its routes.
 
 Level-triggered over the program's Store, on typed keys:
 
