@@ -1,10 +1,16 @@
 """The speaker's BGP mode: sessions to the peers active on this node, and the routes each must hold.
 
 The pure selection (``reconciler.core.bgp.BGPSelection``) says, per Service, what this node announces and to
-which peers; this module keeps one ``BgpSession`` per active peer (``speaker.bgp``) and hands each the whole
-table it must hold (the session sends only differences), and one BFD session per peer with a ``bfdProfile``
+which peers; this module keeps one ``BgpSession`` per active peer (``speaker.bgp``) and hands each the routes it
+must hold, and one BFD session per peer with a ``bfdProfile``
 (``speaker.bfd``): when BFD declares the path down, the BGP session is reset at once instead of waiting for
 the hold timer, and the router, running BFD too, drops this node's routes within the detection time.
+
+Cost: ``flush`` after one Service changed is O(that change), not O(all Services): the announcer remembers which
+prefixes the changed decisions touched and which Services advertise each prefix, asks the selection for just
+those prefixes (``routes(..., only=...)``) and hands each session ``update(changes)``. Whole tables
+(``set_desired``) go out after a config or Node change (``rebuild``), to a new session, and when most prefixes
+changed at once (a resync); both paths leave every session holding exactly ``routes(all decisions)``.
 
 A peer's settings come from its BGPPeer as parsed for this node (``crds.config.Peer``); a changed peer is a
 new session (MetalLB's rule). A setting this speaker cannot honour (``vrf``, ``interface``, ``dynamicASN``,
@@ -46,6 +52,8 @@ log = logging.getLogger("pymetallb.speaker.bgp")
 
 DEFAULT_HOLD = 90.0
 """MetalLB's default hold time when a BGPPeer sets none."""
+WHOLE_TABLE_MIN = 64
+"""A flush with more changed prefixes than this and than half the announced ones sends whole tables instead."""
 
 
 def to_network(cidr: Cidr) -> Prefix:
@@ -199,6 +207,14 @@ class BgpAnnouncer:
         self.config: Config | None = None
         self.decisions: dict[str, BGPDecision] = {}
         self.peers: dict[str, _Peer] = {}
+        # For incremental flushes: which announced Services advertise each prefix (exact for self.decisions),
+        # the prefixes and Services changed since the last flush, the new sessions that need a whole table, and
+        # whether every session needs one (a new selection).
+        self._by_prefix: dict[Cidr, set[str]] = {}
+        self._changed_prefixes: set[Cidr] = set()
+        self._changed_services: set[str] = set()
+        self._fresh: set[str] = set()
+        self._full = True
         self._reported: dict[str, tuple[str, ...]] = {}
         registry.register(_SessionCollector(self))
 
@@ -216,6 +232,7 @@ class BgpAnnouncer:
     ) -> None:
         self.config = config
         self.selection = BGPSelection(config, nodes, ignore_exclude_lb=ignore_exclude_lb, lb_class=lb_class)
+        self._full = True
 
     def decide(self, name: str, view: ServiceView | None, slices: list[EndpointSliceView]) -> bool:
         """Decide one Service; True when the decision changed (then flush)."""
@@ -225,6 +242,7 @@ class BgpAnnouncer:
         if view is None:
             changed = before is not None
             self.decisions.pop(name, None)
+            self._touched(name, before)
             return changed
         decision = self.selection.decide(self.node, view, slices)
         if decision == before:
@@ -233,7 +251,27 @@ class BgpAnnouncer:
             self.decisions[name] = decision
         if not decision.announce:
             self.decisions.pop(name, None)
+        self._touched(name, before)
         return before is not None or decision.announce
+
+    def _touched(self, name: str, before: BGPDecision | None) -> None:
+        """Keep ``_by_prefix`` exact for ``name``'s decision and remember its old and new prefixes as changed."""
+        after = self.decisions.get(name)
+        old = before.prefixes if before is not None else ()
+        new = after.prefixes if after is not None else ()
+        if old == new and before == after:
+            return
+        for prefix in old:
+            names = self._by_prefix.get(prefix)
+            if names is not None:
+                names.discard(name)
+                if not names:
+                    del self._by_prefix[prefix]
+        for prefix in new:
+            self._by_prefix.setdefault(prefix, set()).add(name)
+        self._changed_prefixes.update(old)
+        self._changed_prefixes.update(new)
+        self._changed_services.add(name)
 
     # --- sessions ----------------------------------------------------------------------------------------
 
@@ -276,6 +314,7 @@ class BgpAnnouncer:
                 session = self._factory(settings, self._events_of(name))
                 await session.__aenter__()
                 self.peers[name] = _Peer(settings, session, bfd)
+                self._fresh.add(name)
                 log.info("BGP session configured", extra={"op": "bgp", "event": "peerAdded", "peer": name})
         if self.bfd is not None:
             self.bfd.set_sessions({n: p.bfd for n, p in self.peers.items() if p.bfd is not None})
@@ -286,14 +325,43 @@ class BgpAnnouncer:
             with contextlib.suppress(Exception):
                 await peer.session.close(keep_routes=keep_routes)
 
-    def flush(self) -> None:
-        """Every active peer's whole table from the current decisions."""
+    def flush(self) -> set[str]:
+        """Bring every session to the routes of the current decisions; return the Services whose decision
+        changed since the last flush. O(what changed) unless a whole table is due (see the module docstring)."""
+        services, self._changed_services = self._changed_services, set()
+        changed, self._changed_prefixes = self._changed_prefixes, set()
+        fresh, self._fresh = self._fresh & self.peers.keys(), set()
         if self.selection is None:
-            return
-        tables = self.selection.routes(self.node, self.decisions.values())
-        for name, peer in self.peers.items():
-            table = tables.get(name, {})
-            peer.session.set_desired({to_network(c): route_attrs(a) for c, a in table.items()})
+            return services
+        # A resync that changed most prefixes costs the same either way; whole tables are one call per session.
+        if self._full or len(changed) > max(WHOLE_TABLE_MIN, len(self._by_prefix) // 2):
+            self._full = False
+            fresh = set(self.peers)
+        if fresh:
+            tables = self.selection.routes(self.node, self.decisions.values())
+            for name in fresh:
+                table = tables.get(name, {})
+                self.peers[name].session.set_desired({to_network(c): route_attrs(a) for c, a in table.items()})
+        rest = [n for n in self.peers if n not in fresh]
+        if changed and rest:
+            names = set().union(*(self._by_prefix.get(c, ()) for c in changed))
+            tables = self.selection.routes(self.node, [self.decisions[n] for n in names], only=changed)
+            networks = {c: to_network(c) for c in changed}
+            converted: dict[RouteAttributes, RouteAttrs] = {}
+            for name in rest:
+                table = tables.get(name, {})
+                changes: dict[Prefix, RouteAttrs | None] = {}
+                for c, network in networks.items():
+                    attrs = table.get(c)
+                    if attrs is None:
+                        changes[network] = None
+                    else:
+                        wire = converted.get(attrs)
+                        if wire is None:
+                            wire = converted[attrs] = route_attrs(attrs)
+                        changes[network] = wire
+                self.peers[name].session.update(changes)
+        return services
 
     async def close(self, *, keep_routes: bool) -> None:
         """Stop every session: Cease (routes withdrawn), or with graceful restart a silent drop (kept)."""

@@ -1,5 +1,5 @@
 """The speaker's controller: decide per Service with the pure core (the L2 election, the BGP selection), then
-answer ARP/NDP for the Services this node wins and hand every BGP peer its whole table.
+answer ARP/NDP for the Services this node wins and hand every BGP peer its routes.
 
 Level-triggered over the program's Store, on typed keys:
 
@@ -8,11 +8,14 @@ Level-triggered over the program's Store, on typed keys:
   good one stays; as MetalLB's speaker, a new config under which an IP we announce is in no pool is refused too.
 * ``ElectionKey``: Nodes or live members changed: the election is rebuilt and every Service decided again.
 * ``ServiceKey``: ``L2Election.decide`` and ``BGPSelection.decide`` for (this node, the Service, its
-  EndpointSlices); a changed decision queues the flush and the Service's status objects.
+  EndpointSlices); a changed decision queues the flush (layer 2: ``FlushKey``; BGP: ``BgpFlushKey``) and the
+  Service's status objects.
 * ``SessionsKey``: BGP sessions exactly for the peers active on this node (``speaker.bgp_announcer``).
 * ``FlushKey``: the whole desired state (IP → interfaces) to the responder in one ``set_desired``; Events
   ``nodeAssigned`` (only when this node *starts* announcing, not on every pass as upstream #1682) and
   ``announceFailed``; gauge ``metallb_speaker_announced``; the failover histogram.
+* ``BgpFlushKey``: the BGP sessions get what the changed BGP decisions changed, and only those Services' gauges
+  and Events are looked at: one Service changed costs O(its routes), not O(all Services).
 * ``StatusKey``: this node's ServiceL2Status and ServiceBGPStatus for the Service match the decisions
   (created, fixed or deleted).
 * ``StateKey``: ConfigurationState ``speaker-<node>``.
@@ -73,10 +76,12 @@ from speaker.resources import (
 )
 
 __all__ = [
+    "BGP_FLUSH",
     "CONFIG",
     "ELECTION",
     "FLUSH",
     "STATE",
+    "BgpFlushKey",
     "ConfigKey",
     "ElectionKey",
     "FlushKey",
@@ -111,6 +116,11 @@ class FlushKey:
 
 
 @dataclass(frozen=True, slots=True)
+class BgpFlushKey:
+    """Hand the BGP sessions what the changed BGP decisions changed (O(change); the layer 2 side is untouched)."""
+
+
+@dataclass(frozen=True, slots=True)
 class StatusKey:
     """Make this node's ServiceL2Status of one Service match the decision."""
 
@@ -135,10 +145,11 @@ class StateKey:
 CONFIG = ConfigKey()
 ELECTION = ElectionKey()
 FLUSH = FlushKey()
+BGP_FLUSH = BgpFlushKey()
 STATE = StateKey()
 SESSIONS = SessionsKey()
 EVENTS = EventsKey()
-Key = ConfigKey | ElectionKey | ServiceKey | FlushKey | StatusKey | StateKey | SessionsKey | EventsKey
+Key = ConfigKey | ElectionKey | ServiceKey | FlushKey | BgpFlushKey | StatusKey | StateKey | SessionsKey | EventsKey
 
 FIELD_MANAGER = "pymetallb-speaker"
 CLAIM_SECONDS = 10.0
@@ -331,6 +342,8 @@ class SpeakerController:
                 self._decide(key.name)
             elif isinstance(key, FlushKey):
                 await self._flush()
+            elif isinstance(key, BgpFlushKey):
+                self._flush_bgp()
             elif isinstance(key, StatusKey):
                 await self._status(key.name)
             elif isinstance(key, ConfigKey):
@@ -344,7 +357,7 @@ class SpeakerController:
             elif isinstance(key, SessionsKey):
                 if self.bgp is not None:
                     await self.bgp.sync_sessions()
-                    self.queue.add(FLUSH)
+                    self.queue.add(BGP_FLUSH)
             else:
                 raise TypeError(f"not a speaker key: {key!r}")
         except Exception:
@@ -465,7 +478,7 @@ class SpeakerController:
         obj = self.store.get(SERVICES, name)
         slices = [endpoint_slice_view(o) for o in self.store.by_index(ENDPOINTSLICES, "service", name)]
         if self.bgp is not None and self.bgp.decide(name, service_view(obj) if obj is not None else None, slices):
-            self.queue.add(FLUSH)
+            self.queue.add(BGP_FLUSH)
             self.writes.add(StatusKey(name))
         if obj is None:
             decision = L2Decision(name, reason=Reason.SERVICE_DELETED)
@@ -551,25 +564,7 @@ class SpeakerController:
                         f'the interfaces specified by LB IP "{text}" doesn\'t exist in assigned node '
                         f'"{self.settings.node}" with protocol "layer2"',
                     )
-            if self._announced.get((name, protocol)) != texts:
-                self._set_gauge(name, protocol, texts)
-                if obj is not None and not failed:
-                    self.log.info(
-                        "service has IP, announcing",
-                        extra={
-                            "op": "setBalancer",
-                            "event": "serviceAnnounced",
-                            "service": name,
-                            "protocol": protocol,
-                            "ips": list(texts),
-                        },
-                    )
-                    self._event(
-                        obj,
-                        "Normal",
-                        "nodeAssigned",
-                        f'announcing from node "{self.settings.node}" with protocol "{protocol}"',
-                    )
+            self._announcing(name, protocol, texts, obj, failed=bool(failed))
         for name, protocol in [k for k in self._announced if k not in announcing]:
             self._set_gauge(name, protocol, ())
         reports, self._duplicate_reports = self._duplicate_reports, []
@@ -586,6 +581,39 @@ class SpeakerController:
                     "duplicateAnnouncer",
                     f'another MAC {mac_text} also answers for "{text}"; resolving by the election order',
                 )
+
+    def _flush_bgp(self) -> None:
+        """The BGP side of a flush for the Services whose BGP decision changed: the sessions get only their
+        prefixes (``BgpAnnouncer.flush``), and only their gauges and Events are looked at."""
+        if self.bgp is None:
+            return
+        for name in sorted(self.bgp.flush()):
+            decision = self.bgp.decisions.get(name)
+            texts = tuple(format_ip(*ip) for ip in decision.ips) if decision is not None and decision.announce else ()
+            self._announcing(name, "bgp", texts, self.store.get(SERVICES, name), failed=False)
+
+    def _announcing(
+        self, name: str, protocol: str, texts: tuple[str, ...], obj: dict[str, Any] | None, *, failed: bool
+    ) -> None:
+        """Gauge ``metallb_speaker_announced`` for one (Service, protocol); log and Event ``nodeAssigned`` when
+        this node starts announcing it."""
+        if self._announced.get((name, protocol), ()) == texts:
+            return
+        self._set_gauge(name, protocol, texts)
+        if texts and obj is not None and not failed:
+            self.log.info(
+                "service has IP, announcing",
+                extra={
+                    "op": "setBalancer",
+                    "event": "serviceAnnounced",
+                    "service": name,
+                    "protocol": protocol,
+                    "ips": list(texts),
+                },
+            )
+            self._event(
+                obj, "Normal", "nodeAssigned", f'announcing from node "{self.settings.node}" with protocol "{protocol}"'
+            )
 
     def _event(self, obj: dict[str, Any], type_: EventType, reason: str, message: str) -> None:
         """Queue an Event for the writes worker (a flush never waits on the API)."""

@@ -17,6 +17,10 @@ Promises:
   session sends only the difference from what it has advertised, packed many prefixes per UPDATE; after a
   reconnect it sends the whole table, then End-of-RIB for each family (RFC 4724 §2). Routes from the peer are
   read and dropped (MetalLB never accepts routes).
+* ``update(changes)`` changes only the prefixes it names (``None`` withdraws one) and costs O(change): only
+  those prefixes are compared with the Adj-RIB-Out and sent. Any mix of ``set_desired`` and ``update`` leaves
+  the Adj-RIB-Out equal to the table the calls describe; a reconnect or a ROUTE-REFRESH re-sends that whole
+  table as after ``set_desired``.
 * ``close()`` sends Cease / Administrative Shutdown (RFC 4486) so routers withdraw at once; ``close(keep_routes=
   True)`` with graceful restart negotiated drops the TCP connection without a NOTIFICATION, so routers keep the
   routes for the restart time (what a speaker restart wants).
@@ -204,6 +208,12 @@ class BgpSession:
         # (ints hash in C; ipaddress networks hash in Python, which dominated a 10,000-route diff).
         self._desired: dict[int, RouteAttrs] = {}
         self._advertised: dict[int, RouteAttrs] = {}
+        # Which keys the next flush compares: all of them (_full: after set_desired, a (re)connect or a
+        # ROUTE-REFRESH), else only those update() touched since the last flush (_dirty). _generation counts the
+        # caller's changes, so a flush knows whether it sent the latest one.
+        self._full = True
+        self._dirty: set[int] = set()
+        self._generation = 0
         self._unsendable: frozenset[int] = frozenset()
         self._keys: dict[int, tuple[Prefix, int]] = {}  # id(prefix) -> (prefix, prefix_key(prefix))
         self._wake = asyncio.Event()
@@ -231,6 +241,36 @@ class BgpSession:
         if self._phase is _Phase.CLOSED:
             raise SessionUsageError(f"BGP session to {self.settings.peer_label} is closed")
         self._desired = self._keyed(routes)
+        self._full = True
+        self._dirty.clear()
+        self._changed()
+
+    def update(self, changes: Mapping[Prefix, RouteAttrs | None]) -> None:
+        """Change only these prefixes of the desired Adj-RIB-Out: new attributes, or ``None`` to withdraw one.
+        Costs O(len(changes)), whatever the table's size; only the prefixes whose attributes differ from what the
+        peer has are sent."""
+        if self._phase is _Phase.CLOSED:
+            raise SessionUsageError(f"BGP session to {self.settings.peer_label} is closed")
+        keyed: list[tuple[int, RouteAttrs | None]] = []
+        for prefix, attrs in changes.items():
+            if not isinstance(prefix, _PREFIX_TYPES):
+                raise TypeError(f"route key {prefix!r} is not an IPv4Network or IPv6Network")
+            if attrs is not None and not isinstance(attrs, RouteAttrs):
+                raise TypeError(f"attributes of {prefix} are not RouteAttrs or None")
+            keyed.append((prefix_key(prefix), attrs))
+        if not keyed:
+            return
+        desired, dirty = self._desired, self._dirty
+        for key, attrs in keyed:
+            if attrs is None:
+                desired.pop(key, None)
+            else:
+                desired[key] = attrs
+            dirty.add(key)
+        self._changed()
+
+    def _changed(self) -> None:
+        self._generation += 1
         self.stats.pending = len(self._desired)
         self._synced.clear()
         self._wake.set()
@@ -568,6 +608,7 @@ class BgpSession:
         self, reader: asyncio.StreamReader, framer: Framer, pending: deque[Message], neg: _Negotiated
     ) -> None:
         last_rx = [self._clock.monotonic()]
+        self._full = True  # a new connection: the peer has nothing from us yet
         await self._flush(neg)
 
         async def receiver() -> None:
@@ -584,6 +625,7 @@ class BgpSession:
                     v6 = V6_KEY_BIT if msg.afi == Afi.IPV6 else 0
                     for k in [k for k in self._advertised if k & V6_KEY_BIT == v6]:
                         del self._advertised[k]
+                    self._full = True
                     self._wake.set()
                 if isinstance(msg, Update) and msg.errors:
                     _log.info(
@@ -638,7 +680,38 @@ class BgpSession:
         return PathContext(s.my_asn, s.ibgp, neg.as4, nh4, nh6, neg.max_length)
 
     async def _flush(self, neg: _Negotiated) -> None:
-        """Send the difference between desired and advertised; End-of-RIB once per family after the first table."""
+        """Send the difference between desired and advertised (over every key after ``set_desired`` or a new
+        connection, else over the keys ``update`` touched); End-of-RIB once per family after the first table."""
+        full, self._full = self._full, False
+        dirty, self._dirty = self._dirty, set()
+        generation = self._generation
+        if full:
+            announce, withdraw, unsent = self._diff_all(neg)
+        else:
+            announce, withdraw, unsent = self._diff_keys(dirty, neg)
+        frames, unsendable = build_updates(announce, withdraw, self._path_context(neg))
+        unsent |= frozenset(unsendable)
+        if unsent and unsent != self._unsendable:
+            self._emit(EventKind.ERROR, self._unsent_reason(unsent, neg))
+        self._unsendable = unsent
+        for family in sorted(neg.families - neg.eor_sent):
+            frames.append(encode_message(Update.end_of_rib(family)))
+            neg.eor_sent.add(family)
+        if frames:
+            await self._send(b"".join(frames))
+        adv = self._advertised
+        for k in withdraw:
+            adv.pop(k, None)
+        for k, a in announce.items():
+            if k not in unsent:
+                adv[k] = a
+        self.stats.updates_sent += len(frames)
+        self.stats.announced = len(adv)
+        if self._generation == generation and not self._wake.is_set():
+            self._synced.set()
+
+    def _diff_all(self, neg: _Negotiated) -> tuple[dict[int, RouteAttrs], set[int], frozenset[int]]:
+        """(announce, withdraw, not sendable in a negotiated family) over the whole table: O(table), in C."""
         desired, adv = self._desired, self._advertised
         sendable = desired
         if len(neg.families) < 2:
@@ -652,28 +725,26 @@ class BgpSession:
         # 10,000-key set difference is skipped for the common add/change.
         fresh = sum(1 for k in announce if k not in adv)
         withdraw = adv.keys() - sendable.keys() if len(adv) + fresh != len(sendable) else set()
-        frames, unsendable = build_updates(announce, withdraw, self._path_context(neg))
-        unsent = frozenset(unsendable)
-        if sendable is not desired:
-            unsent |= desired.keys() - sendable.keys()
-        if unsent and unsent != self._unsendable:
-            self._emit(EventKind.ERROR, self._unsent_reason(unsent, neg))
-        self._unsendable = frozenset(unsent)
-        for family in sorted(neg.families - neg.eor_sent):
-            frames.append(encode_message(Update.end_of_rib(family)))
-            neg.eor_sent.add(family)
-        if frames:
-            await self._send(b"".join(frames))
-        for k in withdraw:
-            del adv[k]
-        unsendable_now = self._unsendable
-        for k, a in announce.items():
-            if k not in unsendable_now:
-                adv[k] = a
-        self.stats.updates_sent += len(frames)
-        self.stats.announced = len(adv)
-        if self._desired is desired and not self._wake.is_set():
-            self._synced.set()
+        unsent = frozenset(desired.keys() - sendable.keys()) if sendable is not desired else frozenset()
+        return announce, withdraw, unsent
+
+    def _diff_keys(self, keys: set[int], neg: _Negotiated) -> tuple[dict[int, RouteAttrs], set[int], frozenset[int]]:
+        """The same as ``_diff_all`` for ``keys`` only (the rest is unchanged since the last flush): O(keys)."""
+        desired, adv = self._desired, self._advertised
+        families = neg.families
+        announce: dict[int, RouteAttrs] = {}
+        withdraw: set[int] = set()
+        unsent = set(self._unsendable - keys)
+        for k in keys:
+            attrs = desired.get(k)
+            if attrs is None:
+                if k in adv:
+                    withdraw.add(k)
+            elif (Afi.IPV6 if k & V6_KEY_BIT else Afi.IPV4) not in families:
+                unsent.add(k)
+            elif adv.get(k) != attrs:
+                announce[k] = attrs
+        return announce, withdraw, frozenset(unsent)
 
     def _unsent_reason(self, unsent: frozenset[int], neg: _Negotiated) -> str:
         v6 = sum(1 for k in unsent if k & V6_KEY_BIT)

@@ -21,12 +21,18 @@ from reconciler.runtime.metrics import ExactCounters
 from reconciler.runtime.resources import ENDPOINTSLICES, NODES, SECRETS, SERVICES
 from reconciler.runtime.store import Store
 from reconciler.runtime.workqueue import WorkQueue
+from speaker.bgp.routes import Prefix, RouteAttrs
+from speaker.bgp.session import BgpSession
+from speaker.bgp.settings import PeerSettings
+from speaker.bgp_announcer import BgpAnnouncer
 from speaker.controller import CLAIM_SECONDS, CONFIG, FLUSH, Key, SpeakerController, SpeakerSettings
 from speaker.resources import (
+    ADVERTISEMENTS_BGP,
     ADVERTISEMENTS_L2,
     BGP_STATUSES,
     CONFIG_KINDS,
     L2_STATUSES,
+    PEERS,
     POOLS,
     STATES,
     slice_service_key,
@@ -106,7 +112,14 @@ def l2adv(name: str, **spec: Any) -> dict[str, Any]:
 
 
 class World:
-    def __init__(self, me: str, *, members: frozenset[str] | None = None, missing: frozenset[Any] = frozenset()):
+    def __init__(
+        self,
+        me: str,
+        *,
+        members: frozenset[str] | None = None,
+        missing: frozenset[Any] = frozenset(),
+        bgp: BgpAnnouncer | None = None,
+    ):
         self.store = Store()
         self.store.add_index(ENDPOINTSLICES, "service", slice_service_key)
         self.store.add_index(L2_STATUSES, "service", status_service_key)
@@ -133,6 +146,7 @@ class World:
             registry=self.registry,
             exact=self.exact,
             members=lambda: self.members,
+            bgp=bgp,
             clock=lambda: 10.0,
             now=lambda: "T",
         )
@@ -385,3 +399,96 @@ def test_a_compact_slice_keeps_what_the_election_and_selection_read() -> None:
 
     assert read(compact_slice(full)) == read(full)
     assert "targetRef" not in compact_slice(full)["endpoints"][0]
+
+
+# --- BGP ------------------------------------------------------------------------------------------------------
+
+
+class FakeBgpSession:
+    """The table the controller's calls describe, and how they came (whole tables or changes)."""
+
+    def __init__(self, settings: PeerSettings, on_event: Any) -> None:
+        self.settings = settings
+        self.table: dict[Prefix, RouteAttrs] = {}
+        self.whole_tables = 0
+        self.changes: list[dict[Prefix, RouteAttrs | None]] = []
+
+    async def __aenter__(self) -> FakeBgpSession:
+        return self
+
+    async def close(self, *, keep_routes: bool = False) -> None:
+        return None
+
+    def set_desired(self, routes: Any) -> None:
+        self.whole_tables += 1
+        self.table = dict(routes)
+
+    def update(self, changes: Any) -> None:
+        self.changes.append(dict(changes))
+        for prefix, attrs in changes.items():
+            if attrs is None:
+                self.table.pop(prefix, None)
+            else:
+                self.table[prefix] = attrs
+
+
+def bgp_world() -> tuple[World, list[FakeBgpSession]]:
+    sessions: list[FakeBgpSession] = []
+
+    def factory(settings: PeerSettings, on_event: Any) -> BgpSession:
+        sessions.append(FakeBgpSession(settings, on_event))
+        return sessions[-1]  # type: ignore[return-value]
+
+    announcer = BgpAnnouncer(
+        node="a", registry=CollectorRegistry(), exact=ExactCounters(), report=lambda *a: None, session_factory=factory
+    )
+    w = World("a", bgp=announcer)
+    meta = {"namespace": NS, "resourceVersion": "1"}
+    w.store.replace(ADVERTISEMENTS_L2, [], "2")
+    w.store.replace(
+        ADVERTISEMENTS_BGP,
+        [{"apiVersion": "metallb.io/v1beta1", "kind": "BGPAdvertisement", "metadata": {"name": "b", **meta}}],
+        "2",
+    )
+    peer_spec = {"myASN": 64512, "peerASN": 64513, "peerAddress": "192.0.2.9"}
+    w.store.replace(
+        PEERS,
+        [
+            {
+                "apiVersion": "metallb.io/v1beta2",
+                "kind": "BGPPeer",
+                "metadata": {"name": "tor", **meta},
+                "spec": peer_spec,
+            }
+        ],
+        "2",
+    )
+    return w, sessions
+
+
+async def test_a_bgp_service_change_reaches_the_session_as_that_change_alone() -> None:
+    w, sessions = bgp_world()
+    w.store.apply(SERVICES, "ADDED", service("web", VIP))
+    w.store.apply(ENDPOINTSLICES, "ADDED", endpoints("web", "a"))
+    await w.start()
+    (session,) = sessions
+    assert session.table == {ipaddress.ip_network(f"{VIP}/32"): RouteAttrs()}
+    assert w.sample("metallb_speaker_announced", service="default/web", protocol="bgp", node="a", ip=VIP) == 1
+    assert w.recorder.events == [("web", "Normal", "nodeAssigned", 'announcing from node "a" with protocol "bgp"')]
+    responder_calls, whole_tables = len(w.responder.calls), session.whole_tables
+
+    other = "198.51.100.101"
+    w.store.apply(SERVICES, "ADDED", service("api", other))
+    w.store.apply(ENDPOINTSLICES, "ADDED", endpoints("api", "b"))
+    await w.drain()
+    assert session.changes[-1] == {ipaddress.ip_network(f"{other}/32"): RouteAttrs()}
+    assert w.sample("metallb_speaker_announced", service="default/api", protocol="bgp", node="a", ip=other) == 1
+    assert w.recorder.events[-1] == ("api", "Normal", "nodeAssigned", 'announcing from node "a" with protocol "bgp"')
+
+    w.store.apply(SERVICES, "DELETED", service("web", VIP))
+    await w.drain()
+    assert session.changes[-1] == {ipaddress.ip_network(f"{VIP}/32"): None}
+    assert session.table == {ipaddress.ip_network(f"{other}/32"): RouteAttrs()}
+    assert w.sample("metallb_speaker_announced", service="default/web", protocol="bgp", node="a", ip=VIP) is None
+    assert session.whole_tables == whole_tables, "no whole table for one Service"
+    assert len(w.responder.calls) == responder_calls, "a BGP-only change leaves the layer 2 responder alone"
