@@ -435,7 +435,7 @@ class _LineReader:
 
     def block(self, i: int, indent: int, content: str, depth: int) -> tuple[Any, int]:
         """The block mapping or sequence starting at line ``i``."""
-        if content.startswith("- "):
+        if content.startswith("- ") or content == "-":
             return self.sequence(i, indent, content, depth)
         if ": " in content or content[-1] == ":":
             return self.mapping(i, indent, content, depth)
@@ -471,7 +471,7 @@ class _LineReader:
                 j, inner, below = self.next(i + 1)
                 if j < end and inner > indent:
                     value, i = self.block(j, inner, below, depth + 1)
-                elif j < end and inner == indent and below.startswith("- "):
+                elif j < end and inner == indent and (below.startswith("- ") or below == "-"):
                     value, i = self.sequence(j, indent, below, depth + 1)  # not indented under its key
                 else:
                     value, i = None, i + 1
@@ -499,9 +499,17 @@ class _LineReader:
         while True:
             item = content[1:].lstrip(" ")  # its column: indentation as wide as "- " or wider ("-   ")
             column = indent + len(content) - len(item)
-            if not item or item[0] in "|>":
-                raise _Irregular  # an entry on the next lines, a block scalar on the entry's line
-            if item.startswith("- "):
+            if not item:  # "-" alone: the entry is on the next lines, more indented, or null
+                j, inner, below = self.next(i + 1)
+                if j < self.end and inner > indent:
+                    value, i = self.block(j, inner, below, depth + 1)
+                else:
+                    value, i = None, i + 1
+            elif item[0] == "|":
+                value, i = self.literal(i, indent, item)
+            elif item[0] == ">":
+                raise _Irregular  # a folded block scalar
+            elif item.startswith("- "):
                 value, i = self.sequence(i, column, item, depth + 1)
             elif item[0] not in "\"'" and (": " in item or item[-1] == ":"):
                 value, i = self.mapping(i, column, item, depth + 1)
@@ -516,7 +524,7 @@ class _LineReader:
                 return out, i
             if at > indent:
                 raise _Irregular
-            if not content.startswith("- "):
+            if not content.startswith("- ") and content != "-":
                 return out, i  # the mapping this sequence is a value of goes on
 
     def literal(self, i: int, indent: int, header: str) -> tuple[str, int]:

@@ -376,7 +376,9 @@ spec:
         pytest.param("- - a\n  - b\n- c\n", True, id="nested-sequence-on-one-line"),
         pytest.param("-   a: 1\n    b: [x]\n", False, id="entry-indented-four"),
         pytest.param("-   a: 1\n    b: 2\n-   - x\n", True, id="entries-indented-four"),
-        pytest.param("-\n  a: 1\n", False, id="entry-on-the-next-line"),
+        pytest.param("-\n  a: 1\n-\n- x\n", True, id="entry-on-the-next-line-or-null"),
+        pytest.param("- |\n  x\n- |-\n   y\n", True, id="literal-entries"),
+        pytest.param("- >\n  x\n", False, id="folded-entry"),
         pytest.param("a:b\n", False, id="plain-scalar-with-colon-as-document"),
         pytest.param("- a:b\n- c\n", True, id="colon-inside-a-plain-item"),
         pytest.param("k\u00e9y: v\u00e4l\n", True, id="unicode"),
@@ -460,3 +462,80 @@ def test_line_reader_agrees_on_broken_block_documents(
         text = text[:i] + char + text[i:]
     assert_line_reader_agrees(text)
     assert_agree(text)
+
+
+# Documents indented by hand: any width per level, sequences under their key or not, "-" followed by one or
+# more spaces, literal blocks indented more than needed, comments and blank lines between entries. Shapes
+# PyYAML's emitter never writes, where an indentation rule of the line reader could differ from YAML's.
+# Mostly what the line reader reads, now and then what it declines (so one such leaf declines a document).
+HAND_SCALARS = ["a", "x y", "80", "~", "a:b", "é", "1:2", ".5", "0x1F", "'it''s'", '"q: #"', "{}", "[]"] * 3 + [
+    "-",
+    "a #b",
+    "yes",
+]
+HAND_LITERALS = [("x",), ("x", "", "y"), ("x", "  y"), ("x", ""), ("# not a comment",), ("", "x"), ("x", "   ")]
+
+
+@st.composite
+def hand_node(draw: st.DrawFn, depth: int = 0) -> tuple[Any, ...]:
+    if depth and (depth > 3 or draw(st.integers(0, 3)) == 0):
+        if draw(st.integers(0, 5)):
+            return ("scalar", draw(st.sampled_from(HAND_SCALARS)))
+        return ("literal", draw(st.sampled_from(HAND_LITERALS)), draw(st.sampled_from(["|", "|-"] * 4 + ["|+"])))
+    size = draw(st.integers(1, 3))
+    if draw(st.booleans()):
+        keys = st.sampled_from(["a", "b", "c", "key", "k-1", "a b"])
+        return ("map", [(draw(keys), draw(hand_node(depth + 1))) for _ in range(size)])
+    return ("seq", [draw(hand_node(depth + 1)) for _ in range(size)])
+
+
+def hand_write(draw: st.DrawFn, node: tuple[Any, ...], indent: int, out: list[str], lead: str | None) -> None:
+    """Append ``node``'s lines; ``lead`` is what its first line starts with (a key or a dash), if anything."""
+    if node[0] == "scalar":
+        out.append(f"{lead} {node[1]}" if lead is not None else " " * indent + node[1])
+        return
+    if node[0] == "literal":
+        out.append((f"{lead} " if lead is not None else " " * indent) + node[2])
+        width = indent + draw(st.integers(0, 3))
+        out.extend(" " * width + line if line else draw(st.sampled_from(["", " " * width])) for line in node[1])
+        return
+    if lead is not None:
+        out.append(lead)
+    step = draw(st.integers(1, 4))
+    for item in node[1]:
+        if draw(st.integers(0, 15)) == 0:
+            out.append(" " * draw(st.integers(0, 6)) + draw(st.sampled_from(["# c", ""])))
+        if draw(st.integers(0, 30)) == 0:
+            out.append(" " * draw(st.integers(0, 6)) + "x")  # a stray line
+        if node[0] == "map":
+            key, value = item
+            if value[0] == "seq" and draw(st.booleans()):
+                out.append(" " * indent + key + ":")
+                hand_write(draw, value, indent, out, None)  # the sequence not indented under its key
+            else:
+                hand_write(draw, value, indent + step, out, " " * indent + key + ":")
+            continue
+        dash = draw(st.sampled_from(["- "] * 6 + ["-  ", "-   ", "-"]))
+        if item[0] == "map" and dash != "-" and draw(st.booleans()):
+            sub: list[str] = []
+            hand_write(draw, item, indent + len(dash), sub, None)  # the first key on the dash's line
+            sub[0] = " " * indent + dash + sub[0][indent + len(dash) :]
+            out.extend(sub)
+        else:
+            hand_write(draw, item, indent + 2, out, " " * indent + dash.rstrip())
+
+
+@st.composite
+def hand_written(draw: st.DrawFn) -> str:
+    out: list[str] = []
+    for n in range(draw(st.integers(1, 2))):
+        if n or draw(st.booleans()):
+            out.append("---")
+        hand_write(draw, draw(hand_node()), 0, out, None)
+    return "\n".join(out) + draw(st.sampled_from(["\n", "", "\n\n"]))
+
+
+@settings(max_examples=500)
+@given(text=hand_written())
+def test_line_reader_agrees_on_hand_indented_documents(text: str) -> None:
+    assert_line_reader_agrees(text)
