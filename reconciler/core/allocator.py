@@ -298,6 +298,8 @@ class Allocator:
             return self.assign(req, current.ips)
         pinned = self._pinned_pools(req)
         for candidates, fallback in ((pinned, False), (self._fallback, True)):
+            if not candidates:
+                continue
             chosen = self._best_pool(candidates, req, fallback=fallback)
             if chosen is not None:
                 pool, free = chosen
@@ -366,6 +368,8 @@ class Allocator:
         return True
 
     def _pinned_pools(self, req: ServiceRequest) -> list[Pool]:
+        if not self._pinnable:
+            return []  # the usual config: no pool restricted to namespaces or Services
         pools = [p for p in self._pinnable if self._compatible(p, req)]
         # Lower priority number first; unset (0) last; ties by name (MetalLB: random).
         return sorted(
