@@ -32,14 +32,11 @@ from crds.schema import dump_yaml
 from crds.validate import Problem, load_objects
 from reconciler.core.allocator import IP, Allocator
 from reconciler.core.balancer import Outcome, allocate_all
-from reconciler.core.bgp import BGPDecision, BGPServicePlan, bgp_plan
-from reconciler.core.l2 import L2Decision, l2_owners
-from reconciler.core.nodes import endpoint_slice_view, node_view, slices_by_service
 from reconciler.core.services import ALLOCATED_FROM_POOL, ServiceView, service_view
-from reconciler.core.speaker_status import service_bgp_status, service_l2_status
-from reconciler.migrate.proof import config_of
 
 if TYPE_CHECKING:
+    from reconciler.core.bgp import BGPServicePlan
+    from reconciler.core.l2 import L2Decision
     from reconciler.migrate.live import ClusterState
 
 __all__ = ["Announcing", "PlanRow", "announcing", "plan", "register"]
@@ -149,6 +146,12 @@ def announcing(
     slice_docs = [d for d in core if d.kind == "EndpointSlice"]
     if not node_docs or not slice_docs:
         return None
+    # Imported here: a plan without Nodes and EndpointSlices (the usual one) does not pay for the speaker's
+    # decisions at start-up.
+    from reconciler.core.bgp import bgp_plan
+    from reconciler.core.l2 import l2_owners
+    from reconciler.core.nodes import endpoint_slice_view, node_view, slices_by_service
+
     nodes = {v.name: v for v in (node_view(d.data) for d in node_docs)}
     slices = slices_by_service(endpoint_slice_view(d.data) for d in slice_docs)
     planned = [
@@ -169,6 +172,9 @@ def announcing(
 
 def _status_objects(found: Mapping[str, Announcing], namespace: str) -> list[dict[str, Any]]:
     """The ServiceL2Status and ServiceBGPStatus objects the speakers would write for the plan."""
+    from reconciler.core.bgp import BGPDecision
+    from reconciler.core.speaker_status import service_bgp_status, service_l2_status
+
     objs = []
     for key in sorted(found):
         a = found[key]
@@ -265,6 +271,8 @@ def run(args: argparse.Namespace) -> int:
         config, core, problems = _load(args.filename, args.namespace, args.bgp_mode, args.stdin)
     else:
         assert live is not None
+        from reconciler.migrate.proof import config_of
+
         config, errors = config_of(live.crs, bgp_mode=args.bgp_mode)
         core, problems = [], [f"cluster: {e}" for e in errors]
     if problems or config is None:

@@ -55,6 +55,11 @@ def parse_l2_advertisements(
     nodes: Sequence[LabeledObject] | None,
 ) -> dict[str, list[L2AdvertisementConfig]]:
     res: dict[str, list[L2AdvertisementConfig]] = {}
+    # Equal advertisements without preferences are attached to a pool once (see below). Instead of comparing each
+    # with every one already attached to each pool it selects (quadratic when thousands select the same pools),
+    # each gets a number shared with the equal ones, and each number the set of pools it is attached to.
+    equal = _EqualAdvertisements()
+    attached_to: dict[int, set[str]] = {}
     for adv in advs:
         s = adv.spec
         problem = (
@@ -83,18 +88,46 @@ def parse_l2_advertisements(
             service_selectors=sorted_selectors(s.service_selectors),
             preferred_node_selectors=tuple(s.preferred_node_selectors or ()),
         )
-        for pool_name in sorted(index.selected(adv)):
-            if pool_name not in pools:
-                continue
-            attached = res.setdefault(pool_name, [])
-            # The same advertisement reached through a name and a selector is attached once; equal
-            # advertisements without preferences are merged, as upstream does (weights must stack).
-            if not parsed.preferred_node_selectors and any(
-                a == parsed and not a.preferred_node_selectors for a in attached
-            ):
-                continue
-            attached.append(parsed)
+        # The same advertisement reached through a name and a selector is attached once (``selected`` is a
+        # set); equal advertisements without preferences are merged, as upstream does (weights must stack).
+        targets = index.selected(adv) & pools.keys()
+        if not parsed.preferred_node_selectors:
+            done = attached_to.setdefault(equal.number(parsed), set())
+            targets -= done
+            done |= targets
+        for pool_name in sorted(targets):
+            attached = res.get(pool_name)
+            if attached is None:
+                res[pool_name] = [parsed]
+            else:
+                attached.append(parsed)
     return res
+
+
+class _EqualAdvertisements:
+    """A number per advertisement, shared by all that are equal (``==``, which ignores the name).
+
+    Candidates are grouped by a key that equal advertisements share, so only those in a group are compared.
+    """
+
+    def __init__(self) -> None:
+        self._groups: dict[tuple[object, ...], list[tuple[L2AdvertisementConfig, int]]] = {}
+        self._count = 0
+
+    def number(self, parsed: L2AdvertisementConfig) -> int:
+        key = (
+            tuple(sel.canonical() for sel in parsed.node_selectors),
+            parsed.nodes,
+            parsed.interfaces,
+            tuple(sel.canonical() for sel in parsed.service_selectors),
+        )
+        group = self._groups.setdefault(key, [])
+        for other, number in group:
+            if other == parsed:
+                return number
+        self._count += 1
+        group.append((parsed, self._count))
+        return self._count
 
 
 def _go_rune(n: int) -> str:

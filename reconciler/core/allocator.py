@@ -261,11 +261,16 @@ class Allocator:
         if len(ips) == 2 and ips[0][0] == ips[1][0]:
             a, b = (f'"{format_ip(f, v)}"' for f, v in ips)
             raise AllocationError(f"{a} {b} has the same family")
+        return self._assign_in(pool.name, req, ips)
+
+    def _assign_in(self, pool_name: str, req: ServiceRequest, ips: Sequence[IP]) -> Allocation:
+        """``assign`` where the caller knows the IPs (at most one per family) lie in ``pool_name``, which admits
+        ``req``: only the sharing rules are left to check."""
         for ip in ips:
             problem = self._sharing_problem(req, ip)
             if problem:
                 raise AllocationError(problem)
-        alloc = Allocation(pool.name, tuple(ips), req.ports, req.sharing_key, req.backend_key)
+        alloc = Allocation(pool_name, tuple(ips), req.ports, req.sharing_key, req.backend_key)
         self._forget(req.key)
         self._record(req.key, alloc)
         self._requests[req.key] = req
@@ -284,7 +289,7 @@ class Allocator:
         free = self._free_ips(pool, req)
         if not free:
             raise AllocationError(f"no available IPs in pool {pool.name}")
-        return self.assign(req, self._select(pool.name, free, req))
+        return self._assign_in(pool.name, req, self._select(pool.name, free, req))
 
     def allocate(self, req: ServiceRequest) -> Allocation:
         """The lowest free address of the most suitable pool: pinned pools by priority, then the rest by name."""
@@ -293,11 +298,13 @@ class Allocator:
             return self.assign(req, current.ips)
         pinned = self._pinned_pools(req)
         for candidates, fallback in ((pinned, False), (self._fallback, True)):
+            if not candidates:
+                continue
             chosen = self._best_pool(candidates, req, fallback=fallback)
             if chosen is not None:
                 pool, free = chosen
                 try:
-                    return self.assign(req, self._select(pool.name, free, req))
+                    return self._assign_in(pool.name, req, self._select(pool.name, free, req))
                 except AllocationError:
                     continue
         tried = [p.name for p in (*pinned, *self._fallback)]
@@ -361,6 +368,8 @@ class Allocator:
         return True
 
     def _pinned_pools(self, req: ServiceRequest) -> list[Pool]:
+        if not self._pinnable:
+            return []  # the usual config: no pool restricted to namespaces or Services
         pools = [p for p in self._pinnable if self._compatible(p, req)]
         # Lower priority number first; unset (0) last; ties by name (MetalLB: random).
         return sorted(

@@ -9,6 +9,7 @@ addresses claim them before any Service gets a new one, so a restart never moves
 from __future__ import annotations
 
 import contextlib
+import gc
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
@@ -177,6 +178,24 @@ def allocate_all(
     the order); then every Service is converged in key order. Services left pending are tried again while
     a pass frees addresses, so a release is never wasted.
     """
+    # Converging makes about ten small objects per Service and frees none of them until the end; the cyclic
+    # collector would rescan them again and again (two fifths of the time at 100,000 Services). They form no
+    # cycles, so reference counting frees them as before; the collector runs again afterwards.
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _allocate_all(config, views, lb_class, namespaces)
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _allocate_all(
+    config: Config,
+    views: Iterable[ServiceView],
+    lb_class: str | None,
+    namespaces: Mapping[str, Mapping[str, str]] | None,
+) -> tuple[Allocator, dict[str, Outcome]]:
     alloc = Allocator(config)
     ordered = sorted(views, key=lambda v: (not v.current_ips, v.key))
     outcomes: dict[str, Outcome] = {}

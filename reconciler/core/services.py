@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, cast
 
-from crds.addresses import parse_ip
+from crds.addresses import ipv4_value, parse_ip
 from crds.text import go_quote
 from reconciler.core.allocator import IP, Family, Policy, Port, ServiceRequest
 
@@ -37,7 +37,11 @@ ALLOCATED_FROM_POOL = STABLE_PREFIX + "ip-allocated-from-pool"
 
 
 def parse_ip_key(text: str) -> IP | None:
-    ip = parse_ip(text.strip())
+    text = text.strip()
+    value = ipv4_value(text)  # the common case, without an ipaddress object
+    if value is not None:
+        return (4, value)
+    ip = parse_ip(text)
     if ip is None:
         return None
     family: Family = 4 if ip.version == 4 else 6

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import gc
 from collections.abc import Callable
 from typing import Any
 
@@ -351,6 +352,37 @@ def test_a_service_whose_ip_left_the_pools_never_takes_an_ip_another_still_holds
     assert ips(outcomes["default/b"]) == ["10.0.0.1"] and outcomes["default/b"].events == ()
     assert ips(outcomes["default/a"]) == ["10.0.0.2"]
     assert [e.reason for e in outcomes["default/a"].events] == ["ClearAssignment", "IPAllocated"]
+
+
+@pytest.mark.parametrize("enabled", [True, False], ids=["collector-on", "collector-off"])
+def test_allocate_all_leaves_the_garbage_collector_as_it_found_it(enabled: bool) -> None:
+    """allocate_all pauses the cyclic collector while it works (speed); the caller's setting comes back, even
+    when it fails."""
+    was = gc.isenabled()
+    try:
+        (gc.enable if enabled else gc.disable)()
+        seen: list[bool] = []
+
+        def fields_of(v: ServiceView) -> dict[str, Any]:
+            return {f.name: getattr(v, f.name) for f in dataclasses.fields(v)}
+
+        class Probe(ServiceView):
+            __slots__ = ()
+
+            @property
+            def is_load_balancer(self) -> bool:
+                seen.append(gc.isenabled())
+                return True
+
+        _, outcomes = allocate_all(config(p=["10.0.0.1/32"]), [Probe(**fields_of(service("a")))])
+        assert ips(outcomes["default/a"]) == ["10.0.0.1"]
+        assert seen and not any(seen)
+        assert gc.isenabled() is enabled
+        with pytest.raises(AttributeError):
+            allocate_all(config(p=["10.0.0.1/32"]), [None])  # type: ignore[list-item]
+        assert gc.isenabled() is enabled
+    finally:
+        (gc.enable if was else gc.disable)()
 
 
 def test_a_service_leaving_our_class_releases_its_ip() -> None:

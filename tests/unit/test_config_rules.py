@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 from config_helpers import errors, resources
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from crds.config import ClusterResources, LabeledObject, ParseOptions, SecretInfo, parse_config
 from crds.errors import TransientConfigError
@@ -523,6 +525,68 @@ def test_advertisements_attach_to_named_selected_or_all_pools() -> None:
     pools = result.config.pools
     assert [a.name for a in pools["a"].l2_advertisements] == ["all"]
     assert [a.name for a in pools["b"].l2_advertisements] == ["all", "only-b"]
+
+
+def test_equal_l2_advertisements_are_attached_to_a_pool_once() -> None:
+    """Equal content (the name does not count) without preferences: the first one per pool, as upstream
+    (advertisements are taken in name order)."""
+    text = (
+        POOL.format(name="a", addrs='["10.0.0.0/24"]')
+        + "---\n"
+        + POOL.format(name="b", addrs='["10.1.0.0/24"]')
+        + "---\nkind: L2Advertisement\nname: x1\nspec: {ipAddressPools: [b]}\n"
+        "---\nkind: L2Advertisement\nname: x2\nspec: {}\n"
+        "---\nkind: L2Advertisement\nname: y\nspec: {interfaces: [eth1]}\n"
+        "---\nkind: L2Advertisement\nname: p1\nspec: {interfaces: [eth1], preferredNodeSelectors: "
+        "[{weight: 1, preference: {matchLabels: {a: b}}}]}\n"
+        "---\nkind: L2Advertisement\nname: p2\nspec: {interfaces: [eth1], preferredNodeSelectors: "
+        "[{weight: 1, preference: {matchLabels: {a: b}}}]}\n"
+        "---\nkind: L2Advertisement\nname: y2\nspec: {ipAddressPools: [a], interfaces: [eth1]}\n"
+    )
+    result = parse_config(resources(text))
+    assert result.config is not None
+    pools = result.config.pools
+    assert [a.name for a in pools["a"].l2_advertisements] == ["p1", "p2", "x2", "y"]
+    assert [a.name for a in pools["b"].l2_advertisements] == ["p1", "p2", "x1", "y"]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    advs=st.lists(
+        st.tuples(
+            st.sets(st.sampled_from("abcd"), max_size=3),  # pools named (none: every pool)
+            st.sampled_from([(), ("eth0",), ("eth1",)]),  # interfaces
+            st.sampled_from(["", "{matchLabels: {r: x}}", "{matchLabels: {r: y}}"]),  # a node selector
+            st.booleans(),  # with a preference
+        ),
+        max_size=12,
+    )
+)
+def test_l2_advertisements_attach_in_order_with_equal_ones_merged(
+    advs: list[tuple[set[str], tuple[str, ...], str, bool]],
+) -> None:
+    """Against the rule written out: in name order, each advertisement goes to the pools it selects, unless
+    an equal one without preferences is already there."""
+    text = "---\n".join(POOL.format(name=p, addrs=f'["10.0.{i}.0/24"]') for i, p in enumerate("abcd"))
+    for i, (named, interfaces, node_sel, preferred) in enumerate(advs):
+        spec = [f"ipAddressPools: [{', '.join(sorted(named))}]"] if named else []
+        spec += [f"interfaces: [{interfaces[0]}]"] if interfaces else []
+        spec += [f"nodeSelectors: [{node_sel}]"] if node_sel else []
+        spec += ["preferredNodeSelectors: [{weight: 1, preference: {matchLabels: {z: z}}}]"] if preferred else []
+        text += f"---\nkind: L2Advertisement\nname: adv{i}\nspec: {{{', '.join(spec)}}}\n"
+    result = parse_config(resources(text))
+    assert result.config is not None
+    expected: dict[str, list[str]] = {p: [] for p in "abcd"}
+    held: dict[str, list[tuple[object, ...]]] = {p: [] for p in "abcd"}
+    for i, (named, interfaces, node_sel, preferred) in sorted(enumerate(advs), key=lambda e: f"adv{e[0]}"):
+        content = (interfaces, node_sel)
+        for p in sorted(named or "abcd"):
+            if not preferred and content in held[p]:
+                continue
+            if not preferred:
+                held[p].append(content)
+            expected[p].append(f"adv{i}")
+    assert {p: [a.name for a in result.config.pools[p].l2_advertisements] for p in "abcd"} == expected
 
 
 def test_namespace_selectors_resolve_against_given_namespaces() -> None:
