@@ -14,7 +14,7 @@ import os
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reconciler.runtime.clock import kube_time
 from reconciler.runtime.compact import compact_service, strip_bookkeeping
@@ -29,8 +29,6 @@ from reconciler.runtime.program import (
 )
 from reconciler.runtime.resources import ENDPOINTSLICES, NODES, SECRETS, SERVICES
 from reconciler.runtime.workqueue import WorkQueue
-from speaker.bfd.manager import BfdChange, BfdManager
-from speaker.bgp_announcer import BgpAnnouncer
 from speaker.controller import CONFIG, SESSIONS, STATE, Key, SpeakerController, SpeakerSettings, pod_identity
 from speaker.l2.answers import DuplicateAnnouncer
 from speaker.l2.interfaces import EXCLUDE_FILE, ExclusionError, load_exclusions
@@ -47,6 +45,10 @@ from speaker.resources import (
     slice_service_key,
     status_service_key,
 )
+
+if TYPE_CHECKING:
+    from speaker.bfd.manager import BfdChange, BfdManager
+    from speaker.bgp_announcer import BgpAnnouncer
 
 __all__ = ["register", "wire_speaker"]
 
@@ -85,6 +87,9 @@ async def wire_speaker(program: Program) -> None:
     bgp: BgpAnnouncer | None = None
     bfd: BfdManager[str] | None = None
     if args.bgp:
+        # Imported only here: a layer 2 only speaker (--bgp=false) does not carry the BGP and BFD modules.
+        from speaker.bfd.manager import BfdManager
+        from speaker.bgp_announcer import BgpAnnouncer
 
         def report(peer: str, type_: str, reason: str, message: str) -> None:
             obj = program.store.get(PEERS, f"{ns}/{peer}")

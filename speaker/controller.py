@@ -30,7 +30,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address, ip_address
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from prometheus_client import CollectorRegistry, Gauge, Histogram
 
@@ -58,7 +58,6 @@ from reconciler.runtime.models import labeled, load_models
 from reconciler.runtime.resources import ENDPOINTSLICES, NODES, SECRETS, SERVICES, ResourceType
 from reconciler.runtime.store import Store
 from reconciler.runtime.workqueue import WorkQueue
-from speaker.bgp_announcer import BgpAnnouncer
 from speaker.resources import (
     ADVERTISEMENTS_BGP,
     ADVERTISEMENTS_L2,
@@ -71,6 +70,9 @@ from speaker.resources import (
     POOLS,
     STATES,
 )
+
+if TYPE_CHECKING:  # BGP's modules load only when --bgp is on (speaker/cli.py)
+    from speaker.bgp_announcer import BgpAnnouncer
 
 __all__ = [
     "CONFIG",
