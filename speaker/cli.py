@@ -44,6 +44,7 @@ from speaker.resources import (
     compact_slice,
     slice_service_key,
     status_service_key,
+    status_transform,
 )
 
 if TYPE_CHECKING:
@@ -147,8 +148,8 @@ async def wire_speaker(program: Program) -> None:
     for res in CONFIG_KINDS:
         program.reflect(res, namespace=ns, transform=strip_bookkeeping)
     program.reflect(SECRETS, namespace=ns, transform=strip_bookkeeping)
-    program.reflect(L2_STATUSES, namespace=ns, transform=strip_bookkeeping)
-    program.reflect(BGP_STATUSES, namespace=ns, transform=strip_bookkeeping)
+    program.reflect(L2_STATUSES, namespace=ns, transform=status_transform(node))
+    program.reflect(BGP_STATUSES, namespace=ns, transform=status_transform(node))
     program.reflect(STATES, namespace=ns, transform=strip_bookkeeping, field_selector=f"metadata.name=speaker-{node}")
 
     if membership is not None:
