@@ -372,24 +372,28 @@ def _scale(b: Bench, sc: SpeakerCluster, count: int) -> None:
         "  RSS 20 s later                  : " + "  ".join(f"{r:6.1f}" for r in rss) + " MiB"
         f"  ({logged} of {count + 1} announcements logged by then)"
     )
-    # On a loaded machine a cold start can starve the failure detector: members flap, Services move and move back
-    # (announcements, withdrawals, status writes). Settled: no such log line from any speaker for 10 s.
+    # Settled: every Service's ServiceL2Status written (one create and one status patch each, after the flush: every
+    # speaker then holds all of them) and no announcement, withdrawal or membership change logged for 10 s (on a
+    # loaded machine a cold start can starve the failure detector: members flap, Services move and move back).
     churn = ("serviceAnnounced", "serviceWithdrawn", "membersChanged")
 
     def settled() -> bool:
         last = max((t for n in nodes for e in churn for t in _log_events(n, e)), default=0.0)
-        return time.time() - last >= 10
+        if time.time() - last < 10:
+            return False
+        names = sc.kubectl("get", "servicel2statuses", "-n", sc.ns, "-o", "name", check=False).stdout.split()
+        return len(names) >= count
 
     try:
-        _wait(settled, 180, "no announcement or membership change for 10 s", 1.0)
-        state = "settled"
+        _wait(settled, 300, "every status written and no announcement or membership change for 10 s", 5.0)
+        state = "settled (all statuses written)"
     except RuntimeError:
-        state = "not settled after 180 s"
+        state = "not settled after 300 s"
     rss = [_rss_mib(n.speaker.pid) for n in nodes if n.speaker is not None]
     peak = [_rss_mib(n.speaker.pid, "VmHWM") for n in nodes if n.speaker is not None]
     moves = sum(len([t for t in _log_events(n, "serviceWithdrawn") if t >= t0]) for n in nodes)
     print(
-        f"  RSS {state:<28}: " + "  ".join(f"{r:6.1f}" for r in rss) + " MiB"
+        f"  RSS {state:<30}: " + "  ".join(f"{r:6.1f}" for r in rss) + " MiB"
         f"  (target <= 100 MB; {moves} withdrawals logged since the start)"
     )
     print("  peak RSS (VmHWM) so far         : " + "  ".join(f"{r:6.1f}" for r in peak) + " MiB")
