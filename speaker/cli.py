@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reconciler.runtime.clock import kube_time
-from reconciler.runtime.compact import compact_service, strip_bookkeeping
+from reconciler.runtime.compact import strip_bookkeeping
 from reconciler.runtime.controller import run_workers
 from reconciler.runtime.events import EventRecorder, EventType
 from reconciler.runtime.program import (
@@ -42,6 +42,7 @@ from speaker.resources import (
     STATES,
     compact_node,
     compact_slice,
+    compact_speaker_service,
     slice_service_key,
     status_service_key,
     status_transform,
@@ -142,7 +143,7 @@ async def wire_speaker(program: Program) -> None:
     store.add_index(L2_STATUSES, "service", status_service_key)
     store.add_index(BGP_STATUSES, "service", status_service_key)
     store.subscribe(speaker.on_store_change)
-    program.reflect(SERVICES, transform=compact_service)
+    program.reflect(SERVICES, transform=compact_speaker_service)
     program.reflect(ENDPOINTSLICES, transform=compact_slice)
     program.reflect(NODES, transform=compact_node)
     for res in CONFIG_KINDS:

@@ -19,6 +19,7 @@ from crds.types import (
 )
 from reconciler.core.nodes import SERVICE_NAME_LABEL
 from reconciler.core.speaker_status import LABEL_NODE, LABEL_SERVICE_NAME, LABEL_SERVICE_NAMESPACE
+from reconciler.runtime.compact import compact_service
 from reconciler.runtime.resources import ResourceType
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "STATES",
     "compact_node",
     "compact_slice",
+    "compact_speaker_service",
     "compact_status",
     "slice_service_key",
     "status_service_key",
@@ -51,6 +53,21 @@ STATES = ResourceType.of(ConfigurationState)
 L2_STATUSES = ResourceType.of(ServiceL2Status)
 BGP_STATUSES = ResourceType.of(ServiceBGPStatus)
 CONFIG_KINDS = (POOLS, ADVERTISEMENTS_L2, ADVERTISEMENTS_BGP, PEERS, COMMUNITIES, BFD_PROFILES)
+
+
+# What the controller keeps of a Service for allocation and the speaker never reads (its decisions read the view's
+# key, type, class, labels, annotations, traffic policy and ingress IPs).
+_SPEC_UNREAD = frozenset({"clusterIP", "clusterIPs", "ipFamilies", "ipFamilyPolicy", "ports", "selector"})
+
+
+def compact_speaker_service(obj: dict[str, Any]) -> dict[str, Any]:
+    """``compact_service`` without the Service's cluster IPs, address families, ports and selector: 0.24 KB of
+    the 1.7 KB a Service costs in the speaker's Store."""
+    out = compact_service(obj)
+    spec = out.get("spec")
+    if isinstance(spec, dict):
+        out["spec"] = {k: v for k, v in spec.items() if k not in _SPEC_UNREAD}
+    return out
 
 
 def compact_node(obj: dict[str, Any]) -> dict[str, Any]:

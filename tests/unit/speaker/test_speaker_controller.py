@@ -459,3 +459,41 @@ def test_a_compact_status_object_keeps_what_the_speaker_reads() -> None:
     other = compact_status(full, "b")
     assert "status" not in other
     assert other["metadata"] == compact["metadata"]
+
+
+@pytest.mark.parametrize("etp", ["Cluster", "Local"])
+def test_the_speakers_compact_service_reads_the_same_to_its_decisions(etp: str) -> None:
+    from reconciler.core.services import service_view
+    from speaker.resources import compact_speaker_service
+
+    full = service("web", "198.51.100.10", "2001:db8::10")
+    full["metadata"]["labels"] = {"app": "web"}
+    full["metadata"]["annotations"] = {"metallb.io/allow-shared-ip": "k"}
+    full["spec"].update(
+        {
+            "externalTrafficPolicy": etp,
+            "selector": {"app": "web"},
+            "ipFamilies": ["IPv4", "IPv6"],
+            "ipFamilyPolicy": "PreferDualStack",
+            "loadBalancerClass": "example.com/lb",
+        }
+    )
+
+    def read(obj: dict[str, Any]) -> tuple[Any, ...]:
+        v = service_view(obj)
+        return (
+            v.key,
+            v.name,
+            v.is_load_balancer,
+            v.is_ours("example.com/lb"),
+            v.is_ours(None),
+            v.labels,
+            v.shares_ip,
+            v.etp_local,
+            v.current_ips,
+            v.invalid_ingress,
+        )
+
+    compact = compact_speaker_service(full)
+    assert read(compact) == read(full)
+    assert not {"clusterIPs", "ports", "selector", "ipFamilies"} & set(compact["spec"])
