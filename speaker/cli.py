@@ -14,10 +14,10 @@ import os
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reconciler.runtime.clock import kube_time
-from reconciler.runtime.compact import compact_service, strip_bookkeeping
+from reconciler.runtime.compact import strip_bookkeeping
 from reconciler.runtime.controller import run_workers
 from reconciler.runtime.events import EventRecorder, EventType
 from reconciler.runtime.program import (
@@ -29,8 +29,6 @@ from reconciler.runtime.program import (
 )
 from reconciler.runtime.resources import ENDPOINTSLICES, NODES, SECRETS, SERVICES
 from reconciler.runtime.workqueue import WorkQueue
-from speaker.bfd.manager import BfdChange, BfdManager
-from speaker.bgp_announcer import BgpAnnouncer
 from speaker.controller import CONFIG, SESSIONS, STATE, Key, SpeakerController, SpeakerSettings, pod_identity
 from speaker.l2.answers import DuplicateAnnouncer
 from speaker.l2.interfaces import EXCLUDE_FILE, ExclusionError, load_exclusions
@@ -44,9 +42,15 @@ from speaker.resources import (
     STATES,
     compact_node,
     compact_slice,
+    compact_speaker_service,
     slice_service_key,
     status_service_key,
+    status_transform,
 )
+
+if TYPE_CHECKING:
+    from speaker.bfd.manager import BfdChange, BfdManager
+    from speaker.bgp_announcer import BgpAnnouncer
 
 __all__ = ["register", "wire_speaker"]
 
@@ -85,6 +89,9 @@ async def wire_speaker(program: Program) -> None:
     bgp: BgpAnnouncer | None = None
     bfd: BfdManager[str] | None = None
     if args.bgp:
+        # Imported only here: a layer 2 only speaker (--bgp=false) does not carry the BGP and BFD modules.
+        from speaker.bfd.manager import BfdManager
+        from speaker.bgp_announcer import BgpAnnouncer
 
         def report(peer: str, type_: str, reason: str, message: str) -> None:
             obj = program.store.get(PEERS, f"{ns}/{peer}")
@@ -136,14 +143,14 @@ async def wire_speaker(program: Program) -> None:
     store.add_index(L2_STATUSES, "service", status_service_key)
     store.add_index(BGP_STATUSES, "service", status_service_key)
     store.subscribe(speaker.on_store_change)
-    program.reflect(SERVICES, transform=compact_service)
+    program.reflect(SERVICES, transform=compact_speaker_service)
     program.reflect(ENDPOINTSLICES, transform=compact_slice)
     program.reflect(NODES, transform=compact_node)
     for res in CONFIG_KINDS:
         program.reflect(res, namespace=ns, transform=strip_bookkeeping)
     program.reflect(SECRETS, namespace=ns, transform=strip_bookkeeping)
-    program.reflect(L2_STATUSES, namespace=ns, transform=strip_bookkeeping)
-    program.reflect(BGP_STATUSES, namespace=ns, transform=strip_bookkeeping)
+    program.reflect(L2_STATUSES, namespace=ns, transform=status_transform(node))
+    program.reflect(BGP_STATUSES, namespace=ns, transform=status_transform(node))
     program.reflect(STATES, namespace=ns, transform=strip_bookkeeping, field_selector=f"metadata.name=speaker-{node}")
 
     if membership is not None:

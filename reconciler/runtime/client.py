@@ -363,6 +363,20 @@ def _translate(what: str) -> Iterator[None]:
         raise Unavailable(0, "InvalidResponse", f"{what}: {exc}") from exc
 
 
+# asyncio's TLS transport gives every connection a receive buffer of SSLProtocol.max_size, 256 KiB, filled with
+# zeros at once: 3.3 MiB resident for the 13 watch connections of a speaker (bench/bench_speaker.py). A TLS record
+# is at most 16 KiB, so 32 KiB still takes two records per read; the setting is process-wide (every TLS connection
+# made after it, the webhook server's too) and absent on other asyncio versions, where nothing changes.
+TLS_READ_BUFFER = 32 * 1024
+
+
+def _small_tls_buffers() -> None:
+    from asyncio import sslproto
+
+    if getattr(sslproto.SSLProtocol, "max_size", 0) > TLS_READ_BUFFER:
+        sslproto.SSLProtocol.max_size = TLS_READ_BUFFER
+
+
 class HttpTransport:
     """``Transport`` over one aiohttp ``ClientSession`` (aiohttp is loaded anyway for the metrics server), with
     the TLS context and credentials of a ``ClusterAccess``. Created inside the running event loop."""
@@ -370,6 +384,7 @@ class HttpTransport:
     def __init__(self, access: ClusterAccess) -> None:
         import aiohttp
 
+        _small_tls_buffers()
         self._access = access
         # limit=0: no pool cap; each watch holds a connection for minutes and must not starve the other calls.
         connector = aiohttp.TCPConnector(ssl=access.ssl_context if access.ssl_context is not None else False, limit=0)

@@ -27,6 +27,7 @@ _SPEC_KEEP = (
     "externalTrafficPolicy",
     "selector",
 )
+_SPEC_REPEATED = frozenset({"type", "loadBalancerClass", "ipFamilyPolicy", "externalTrafficPolicy"})
 
 
 def _i(value: Any) -> Any:
@@ -35,6 +36,8 @@ def _i(value: Any) -> Any:
 
 def _metadata(md: dict[str, Any]) -> dict[str, Any]:
     out = {k: md[k] for k in _METADATA_KEEP if k in md}
+    if "namespace" in out:
+        out["namespace"] = _i(out["namespace"])  # every Service of a namespace shares one string
     annotations = {k: v for k, v in (md.get("annotations") or {}).items() if k != LAST_APPLIED}
     if annotations:
         out["annotations"] = {_i(k): v for k, v in annotations.items()}
@@ -82,7 +85,9 @@ def compact_service(obj: dict[str, Any]) -> dict[str, Any]:
     md = obj.get("metadata") or {}
     spec = obj.get("spec") or {}
     status = obj.get("status") or {}
-    out_spec = {k: _i(spec[k]) for k in _SPEC_KEEP if k in spec}
+    # Only values many Services share are interned: a unique one (clusterIP, loadBalancerIP) would only grow the
+    # interpreter's table of interned strings (~100 bytes an entry).
+    out_spec = {k: _i(spec[k]) if k in _SPEC_REPEATED else spec[k] for k in _SPEC_KEEP if k in spec}
     if out_spec.get("externalTrafficPolicy") != "Local":
         out_spec.pop("selector", None)
     cluster_ips = spec.get("clusterIPs")

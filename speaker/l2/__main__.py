@@ -170,7 +170,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         setup_logging(args.log_level)
-        logging.getLogger("pyroute2").setLevel(logging.WARNING)  # its debug output is per netlink message
     except ValueError as exc:
         sys.stderr.write(f"--log-level: {exc}\n")
         return 1

@@ -14,12 +14,16 @@ The exclusion list is MetalLB's ``/etc/metallb/excludel2.yaml`` (ConfigMap ``met
 ships in that ConfigMap (:data:`DEFAULT_EXCLUDE`): a speaker started without the chart still never answers on
 ``veth*``/``cali*``/``docker*``. An empty list in the file excludes nothing, as upstream.
 
-:class:`InterfaceWatcher` dumps links and addresses with pyroute2 when netlink reports a link or address
+:class:`InterfaceWatcher` dumps links and addresses over rtnetlink when netlink reports a link or address
 change (a stdlib netlink socket subscribed to RTMGRP_LINK and the address groups wakes it), and every 10 s
 anyway as a safety net (upstream's only mechanism is that 10 s poll). A dump costs milliseconds of Python
 on the event loop, so notifications about excluded interfaces are ignored (pod churn creates and deletes
 ``veth*``/``cali*``/``lxc*`` devices all day) and a burst of notifications gives one dump after
 :data:`SETTLE` seconds.
+
+The dumps are two rtnetlink requests on a stdlib socket (``scan``), not pyroute2: importing any part of pyroute2
+runs its package ``__init__``, which loads all of it (NDB, IPDB, nftables, ...: 7.4 MiB of the speaker's
+resident memory, bench/bench_speaker.py). tests/component/test_l2_scan.py checks ``scan`` against pyroute2.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
+import os
 import re
 import socket
 import struct
@@ -39,7 +44,6 @@ from typing import Any
 import yaml
 
 from reconciler.runtime.tasks import create_guarded_task, stop_tasks
-from speaker.l2.codec import parse_mac
 
 __all__ = [
     "DEFAULT_EXCLUDE",
@@ -88,8 +92,12 @@ IFA_F_TENTATIVE = 0x40
 RTMGRP_LINK = 0x1
 RTMGRP_IPV4_IFADDR = 0x10
 RTMGRP_IPV6_IFADDR = 0x100
-RTM_NEWLINK, RTM_DELLINK, RTM_NEWADDR, RTM_DELADDR = 16, 17, 20, 21
-IFLA_IFNAME = 3
+RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK, RTM_NEWADDR, RTM_DELADDR, RTM_GETADDR = 16, 17, 18, 20, 21, 22
+NLMSG_ERROR, NLMSG_DONE = 2, 3
+NLM_F_REQUEST, NLM_F_DUMP_INTR, NLM_F_DUMP = 0x1, 0x10, 0x300
+NLA_TYPE_MASK = 0x3FFF  # without NLA_F_NESTED and NLA_F_NET_BYTEORDER
+IFLA_ADDRESS, IFLA_IFNAME, IFLA_MASTER = 1, 3, 10
+IFA_ADDRESS, IFA_FLAGS = 1, 8
 _NLMSGHDR = struct.Struct("=IHHII")  # len, type, flags, seq, pid
 _IFINFOMSG = struct.Struct("=BxHiII")  # family, type, index, flags, change
 _IFADDRMSG = struct.Struct("=BBBBi")  # family, prefixlen, flags, scope, index
@@ -181,52 +189,98 @@ def load_exclusions(path: Path = EXCLUDE_FILE) -> re.Pattern[str] | None:
 
 async def scan() -> dict[str, Interface]:
     """Every interface of this network namespace, by name (one netlink dump of links and addresses)."""
-    from pyroute2 import AsyncIPRoute  # imported here: a 0.1 s import only the programs that scan pay for
-
-    async with AsyncIPRoute() as ipr:
-        links = [m async for m in await ipr.link("dump")]
-        addrs = [m async for m in await ipr.addr("dump")]
+    links = _dump(RTM_GETLINK, _IFINFOMSG.pack(socket.AF_UNSPEC, 0, 0, 0, 0))
+    addrs = _dump(RTM_GETADDR, _IFADDRMSG.pack(socket.AF_UNSPEC, 0, 0, 0, 0))
     link_local: dict[int, IPv6Address] = {}
     networks: dict[int, list[IPv4Network | IPv6Network]] = {}
-    for msg in addrs:
-        flags = msg.get("IFA_FLAGS") or msg["flags"]  # the 32-bit attribute when present, else the header
-        text = msg.get("address")
-        if text is None:
+    for body in addrs:
+        if len(body) < _IFADDRMSG.size:
             continue
-        if msg["family"] == socket.AF_INET6 and not flags & (IFA_F_TENTATIVE | IFA_F_DADFAILED):
-            address = IPv6Address(text)
-            if address.is_link_local:
-                link_local.setdefault(msg["index"], address)
-        networks.setdefault(msg["index"], []).append(ip_network(f"{text}/{msg['prefixlen']}", strict=False))
+        family, prefixlen, header_flags, _, index = _IFADDRMSG.unpack_from(body)
+        attrs = _attributes(body, _IFADDRMSG.size)
+        raw = attrs.get(IFA_ADDRESS)
+        flags = _u32(attrs.get(IFA_FLAGS)) or header_flags  # the 32-bit attribute when present, else the header
+        if family == socket.AF_INET and raw is not None and len(raw) == 4:
+            address: IPv4Address | IPv6Address = IPv4Address(raw)
+        elif family == socket.AF_INET6 and raw is not None and len(raw) == 16:
+            address = IPv6Address(raw)
+            if address.is_link_local and not flags & (IFA_F_TENTATIVE | IFA_F_DADFAILED):
+                link_local.setdefault(index, address)
+        else:
+            continue
+        networks.setdefault(index, []).append(ip_network(f"{address}/{prefixlen}", strict=False))
     result: dict[str, Interface] = {}
-    for msg in links:
-        name = msg.get("ifname")
+    for body in links:
+        if len(body) < _IFINFOMSG.size:
+            continue
+        _, _, index, flags, _ = _IFINFOMSG.unpack_from(body)
+        attrs = _attributes(body, _IFINFOMSG.size)
+        name = attrs.get(IFLA_IFNAME, b"").split(b"\0", 1)[0].decode(errors="replace")
         if not name:
             continue
-        index, flags = msg["index"], msg["flags"]
-        mac = _mac(msg.get("address"))
+        mac = attrs.get(IFLA_ADDRESS)
         result[name] = Interface(
             name=name,
             index=index,
-            mac=mac,
+            mac=mac if mac is not None and len(mac) == 6 and mac != bytes(6) else None,  # not Ethernet: None
             up=bool(flags & IFF_UP),
             broadcast=bool(flags & IFF_BROADCAST),
             noarp=bool(flags & IFF_NOARP),
-            has_master=bool(msg.get("master")),
+            has_master=bool(_u32(attrs.get(IFLA_MASTER))),
             link_local=link_local.get(index),
             networks=tuple(networks.get(index, ())),
         )
     return result
 
 
-def _mac(text: str | None) -> bytes | None:
-    if not text:
-        return None
-    try:
-        mac = parse_mac(text)
-    except ValueError:
-        return None  # not Ethernet (e.g. a 4-byte tunnel address)
-    return None if mac == bytes(6) else mac
+def _dump(kind: int, header: bytes) -> list[bytes]:
+    """The bodies of the messages answering one rtnetlink dump request (RFC 3549 section 2.3.2); the kernel builds
+    them as they are read, so the reads do not block. A dump interrupted by a concurrent change is taken again."""
+    for _ in range(5):
+        with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, socket.NETLINK_ROUTE) as sock:
+            sock.settimeout(5.0)
+            sock.bind((0, 0))
+            sock.send(_NLMSGHDR.pack(_NLMSGHDR.size + len(header), kind, NLM_F_REQUEST | NLM_F_DUMP, 1, 0) + header)
+            bodies: list[bytes] = []
+            interrupted = False
+            while True:
+                data = sock.recv(1 << 16)
+                pos = 0
+                while pos + _NLMSGHDR.size <= len(data):
+                    length, mtype, flags, _, _ = _NLMSGHDR.unpack_from(data, pos)
+                    if length < _NLMSGHDR.size or pos + length > len(data):
+                        raise OSError("netlink: truncated message in a dump")
+                    body = data[pos + _NLMSGHDR.size : pos + length]
+                    pos += (length + 3) & ~3
+                    interrupted = interrupted or bool(flags & NLM_F_DUMP_INTR)
+                    if mtype == NLMSG_DONE:
+                        break
+                    if mtype == NLMSG_ERROR:
+                        errno = -struct.unpack_from("=i", body)[0] if len(body) >= 4 else 0
+                        raise OSError(errno, f"netlink dump refused: {os.strerror(errno)}")
+                    bodies.append(body)
+                else:
+                    continue
+                break
+            if not interrupted:
+                return bodies
+    raise OSError("netlink dump interrupted five times in a row")
+
+
+def _attributes(body: bytes, pos: int) -> dict[int, bytes]:
+    """The route attributes (rtattr: length, type, value; 4-byte aligned) of a message body, by type."""
+    attrs: dict[int, bytes] = {}
+    while pos + _RTATTR.size <= len(body):
+        length, kind = _RTATTR.unpack_from(body, pos)
+        if length < _RTATTR.size or pos + length > len(body):
+            break
+        attrs.setdefault(kind & NLA_TYPE_MASK, body[pos + _RTATTR.size : pos + length])
+        pos += (length + 3) & ~3
+    return attrs
+
+
+def _u32(value: bytes | None) -> int:
+    return int(struct.unpack("=I", value)[0]) if value is not None and len(value) == 4 else 0
 
 
 def concerns_us(data: bytes, exclude: re.Pattern[str] | None, names: Mapping[int, str]) -> bool:

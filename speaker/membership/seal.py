@@ -36,10 +36,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from enum import StrEnum
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from speaker.membership.aead import AesGcm, InvalidTag, hkdf_sha256
 
 __all__ = [
     "BOOT_SILENCE",
@@ -91,7 +88,7 @@ class Dropped(Exception):
 
 def derive_key(secret: bytes, boot_id: bytes) -> bytes:
     """The 32-byte AES key one sender boot uses (see the module docstring)."""
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=boot_id, info=INFO).derive(secret.strip())
+    return hkdf_sha256(secret.strip(), salt=boot_id, info=INFO, length=32)
 
 
 @dataclass(slots=True)
@@ -110,8 +107,8 @@ class Sealer:
         self.secret = secret.strip() if secret is not None and secret.strip() else None
         self.boot_id = boot_id
         self.seq = 0
-        self._own = AESGCM(derive_key(self.secret, boot_id)) if self.secret else None
-        self._ciphers: OrderedDict[bytes, AESGCM] = OrderedDict()
+        self._own = AesGcm(derive_key(self.secret, boot_id)) if self.secret else None
+        self._ciphers: OrderedDict[bytes, AesGcm] = OrderedDict()
 
     @property
     def encrypted(self) -> bool:
@@ -141,7 +138,7 @@ class Sealer:
             cipher = self._ciphers.get(boot_id)
             fresh = cipher is None
             if cipher is None:
-                cipher = AESGCM(derive_key(self.secret, boot_id))
+                cipher = AesGcm(derive_key(self.secret, boot_id))
             try:
                 payload = cipher.decrypt(b"\0\0\0\0" + struct.pack(">Q", seq), data[HEADER:], header)
             except InvalidTag:

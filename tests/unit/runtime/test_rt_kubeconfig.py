@@ -297,3 +297,47 @@ async def test_a_refused_connection_is_unavailable(tmp_path: Path) -> None:
 
 def test_credentials_without_anything_send_no_header() -> None:
     assert not Credentials().refreshable
+
+
+async def test_a_watch_over_tls_arrives_whole_through_the_small_tls_read_buffer(
+    tmp_path: Path, pki: dict[str, bytes]
+) -> None:
+    import ssl
+    from asyncio import sslproto
+
+    from reconciler.runtime.client import TLS_READ_BUFFER
+
+    line = json.dumps({"type": "ADDED", "object": {"metadata": {"name": "big"}, "data": {"k": "y" * 1_000_000}}})
+
+    async def watch(request: web.Request) -> web.StreamResponse:
+        resp = web.StreamResponse()
+        await resp.prepare(request)
+        await resp.write(line.encode() + b"\n")
+        await resp.write_eof()
+        return resp
+
+    (tmp_path / "crt").write_bytes(pki["crt"])
+    (tmp_path / "key").write_bytes(pki["key"])
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(tmp_path / "crt", tmp_path / "key")
+    app = web.Application()
+    app.router.add_get("/api/v1/namespaces/ns/configmaps", watch)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=context)
+    await site.start()
+    port = runner.addresses[0][1]
+    path = kubeconfig(
+        tmp_path / "kc",
+        server=f"https://127.0.0.1:{port}",
+        user={"token": "t"},
+        cluster={"certificate-authority-data": _b64(pki["ca"])},
+    )
+    try:
+        async with await ApiClient.connect(str(path)) as c:
+            events = [e async for e in c.watch(CONFIGMAPS, "ns", resource_version="1", timeout_seconds=5)]
+    finally:
+        await runner.cleanup()
+    assert sslproto.SSLProtocol.max_size == TLS_READ_BUFFER  # 32 KiB instead of asyncio's 256 KiB per connection
+    assert [e.type for e in events] == ["ADDED"]
+    assert events[0].object["data"]["k"] == "y" * 1_000_000

@@ -6,6 +6,8 @@ import asyncio
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from rt_fakes import cm
 
 from reconciler.runtime.resources import CONFIGMAPS, SERVICES
@@ -125,6 +127,34 @@ def test_an_index_follows_adds_moves_deletes_and_relists() -> None:
     store.replace(CONFIGMAPS, [_labeled("b", "3", "x"), _labeled("d", "5", None)], "5")  # c vanished in a relist
     assert [o["metadata"]["name"] for o in store.by_index(CONFIGMAPS, "svc", "x")] == ["b"]
     assert store.index_values(CONFIGMAPS, "svc") == ["x"]
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["ADDED", "MODIFIED", "DELETED", "RELIST"]),
+            st.sampled_from("abcde"),
+            st.sampled_from(["x", "y", None]),
+        ),
+        max_size=40,
+    )
+)
+def test_an_index_answers_what_a_scan_answers_through_any_churn(ops: list[tuple[str, str, str | None]]) -> None:
+    # One key per value is stored as the key itself, two or more as a set: every transition between the two.
+    store = Store()
+    store.add_index(CONFIGMAPS, "svc", _by_label)
+    for i, (op, name, svc) in enumerate(ops):
+        if op == "RELIST":
+            kept = [o for o in store.list(CONFIGMAPS) if o["metadata"]["name"] != name]
+            store.replace(CONFIGMAPS, [*kept, _labeled(name, str(i), svc)], str(i))
+        else:
+            store.apply(CONFIGMAPS, op, _labeled(name, str(i), svc))
+        for value in ("x", "y"):
+            scan = [o for o in store.list(CONFIGMAPS) if _by_label(o) == [value]]
+            assert store.by_index(CONFIGMAPS, "svc", value) == scan
+        assert store.index_values(CONFIGMAPS, "svc") == sorted(
+            {v for o in store.list(CONFIGMAPS) for v in _by_label(o)}
+        )
 
 
 def test_an_unknown_index_or_a_duplicate_index_is_refused() -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from kubefakes import FakeApi, FakeRecorder
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, generate_latest
 
 from reconciler.core.l2 import election_order
 from reconciler.runtime.clock import FakeClock
@@ -192,6 +192,15 @@ async def test_the_elected_node_answers_for_the_vip_and_says_so_once() -> None:
     w.speaker.config = None
     await w.drain()
     assert len(w.recorder.events) == 1
+    text = generate_latest(w.registry).decode()
+    assert "# TYPE metallb_speaker_announced gauge" in text
+    assert (
+        f'metallb_speaker_announced{{ip="{VIP}",node="{winner}",protocol="layer2",service="default/web"}} 1.0' in text
+    )
+    # The Service goes: its line leaves the gauge.
+    w.store.apply(SERVICES, "DELETED", service("web", VIP))
+    await w.drain()
+    assert w.sample("metallb_speaker_announced", service="default/web", protocol="layer2", node=winner, ip=VIP) is None
 
 
 async def test_the_other_node_stays_silent() -> None:
@@ -492,3 +501,106 @@ async def test_a_bgp_service_change_reaches_the_session_as_that_change_alone() -
     assert w.sample("metallb_speaker_announced", service="default/web", protocol="bgp", node="a", ip=VIP) is None
     assert session.whole_tables == whole_tables, "no whole table for one Service"
     assert len(w.responder.calls) == responder_calls, "a BGP-only change leaves the layer 2 responder alone"
+
+
+def test_compact_slices_share_equal_endpoints_but_never_unequal_ones() -> None:
+    from reconciler.core.nodes import endpoint_slice_view
+    from speaker.resources import ADDRESS_ELIDED, compact_slice
+
+    one, two = endpoints("web", "a", "b"), endpoints("api", "a", "b")
+    two["endpoints"][0]["addresses"] = ["10.244.9.9"]  # another address: still the same endpoint to the speaker
+    c1, c2 = compact_slice(one), compact_slice(two)
+    assert c1["endpoints"] is c2["endpoints"]
+    assert c1["endpoints"][0]["addresses"] == [ADDRESS_ELIDED]
+    assert endpoint_slice_view(c2).service_key == "default/api"
+    odd = endpoints("odd", "a", "b")
+    odd["endpoints"][0]["conditions"] = {"ready": 1}  # 1 == True, but not the same input
+    odd["endpoints"][1]["addresses"] = [""]  # no usable address
+    c3 = compact_slice(odd)
+    assert c3["endpoints"][0]["conditions"] == {"ready": 1}
+    assert c3["endpoints"][0] is not c1["endpoints"][0]
+    assert c3["endpoints"][1]["addresses"] == []
+    full_view, compact_view = endpoint_slice_view(odd), endpoint_slice_view(c3)
+    assert [(e.node_name, e.can_serve, bool(e.addresses)) for e in compact_view.endpoints] == [
+        (e.node_name, e.can_serve, bool(e.addresses)) for e in full_view.endpoints
+    ]
+
+
+def test_a_compact_status_object_keeps_what_the_speaker_reads() -> None:
+    from speaker.resources import compact_status, status_service_key
+
+    full = {
+        "apiVersion": "metallb.io/v1beta1",
+        "kind": "ServiceL2Status",
+        "metadata": {
+            "name": "l2-abcde",
+            "generateName": "l2-",
+            "namespace": "metallb-system",
+            "uid": "u" * 36,
+            "resourceVersion": "7",
+            "creationTimestamp": "2026-12-01T00:00:00Z",
+            "labels": {
+                "metallb.io/node": "a",
+                "metallb.io/service-name": "web",
+                "metallb.io/service-namespace": "default",
+            },
+            "ownerReferences": [{"apiVersion": "v1", "kind": "Pod", "name": "speaker-x", "uid": "p" * 36}],
+            "managedFields": [{"manager": "pymetallb"}],
+        },
+        "status": {"node": "a", "serviceName": "web", "serviceNamespace": "default", "interfaces": [{"name": "eth0"}]},
+    }
+    compact = compact_status(full, "a")
+    assert compact == {
+        "apiVersion": "metallb.io/v1beta1",
+        "kind": "ServiceL2Status",
+        "metadata": {
+            "name": "l2-abcde",
+            "namespace": "metallb-system",
+            "resourceVersion": "7",
+            "labels": full["metadata"]["labels"],
+        },
+        "status": full["status"],
+    }
+    assert status_service_key(compact) == status_service_key(full) == ["default/web"]
+    # Another node's: only who and which Service (it is only ever counted or deleted).
+    other = compact_status(full, "b")
+    assert "status" not in other
+    assert other["metadata"] == compact["metadata"]
+
+
+@pytest.mark.parametrize("etp", ["Cluster", "Local"])
+def test_the_speakers_compact_service_reads_the_same_to_its_decisions(etp: str) -> None:
+    from reconciler.core.services import service_view
+    from speaker.resources import compact_speaker_service
+
+    full = service("web", "198.51.100.10", "2001:db8::10")
+    full["metadata"]["labels"] = {"app": "web"}
+    full["metadata"]["annotations"] = {"metallb.io/allow-shared-ip": "k"}
+    full["spec"].update(
+        {
+            "externalTrafficPolicy": etp,
+            "selector": {"app": "web"},
+            "ipFamilies": ["IPv4", "IPv6"],
+            "ipFamilyPolicy": "PreferDualStack",
+            "loadBalancerClass": "example.com/lb",
+        }
+    )
+
+    def read(obj: dict[str, Any]) -> tuple[Any, ...]:
+        v = service_view(obj)
+        return (
+            v.key,
+            v.name,
+            v.is_load_balancer,
+            v.is_ours("example.com/lb"),
+            v.is_ours(None),
+            v.labels,
+            v.shares_ip,
+            v.etp_local,
+            v.current_ips,
+            v.invalid_ingress,
+        )
+
+    compact = compact_speaker_service(full)
+    assert read(compact) == read(full)
+    assert not {"clusterIPs", "ports", "selector", "ipFamilies"} & set(compact["spec"])
