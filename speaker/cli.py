@@ -55,6 +55,7 @@ if TYPE_CHECKING:
 __all__ = ["register", "wire_speaker"]
 
 log = logging.getLogger("pymetallb.speaker")
+EVENT_FLUSH_SECONDS = 5.0  # on stop, how long queued Events may take to go out
 
 
 async def wire_speaker(program: Program) -> None:
@@ -97,7 +98,7 @@ async def wire_speaker(program: Program) -> None:
             obj = program.store.get(PEERS, f"{ns}/{peer}")
             if obj is not None:
                 kind: EventType = "Warning" if type_ == "Warning" else "Normal"
-                program.spawn(recorder.record(obj, kind, reason, message), name=f"event {reason}")
+                recorder.post(obj, kind, reason, message)
 
         def bfd_changed(change: BfdChange[str]) -> None:  # the BFD thread
             if bgp is not None:
@@ -198,6 +199,10 @@ async def wire_speaker(program: Program) -> None:
         writes.shutdown()
         await queue.drain()
         await writes.drain()
+        try:
+            await asyncio.wait_for(recorder.flush(), EVENT_FLUSH_SECONDS)
+        except TimeoutError:
+            log.warning("stopping with Events not sent", extra={"op": "events", "event": "eventsDropped"})
 
     program.on_stop("hand over announcements", hand_over)
     program.on_stop("finish in-flight reconciles", finish_in_flight)

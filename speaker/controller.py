@@ -131,11 +131,6 @@ class StatusKey:
 
 
 @dataclass(frozen=True, slots=True)
-class EventsKey:
-    """Record the Events the last flushes produced."""
-
-
-@dataclass(frozen=True, slots=True)
 class SessionsKey:
     """BGP sessions for the peers active on this node."""
 
@@ -151,8 +146,7 @@ FLUSH = FlushKey()
 BGP_FLUSH = BgpFlushKey()
 STATE = StateKey()
 SESSIONS = SessionsKey()
-EVENTS = EventsKey()
-Key = ConfigKey | ElectionKey | ServiceKey | FlushKey | BgpFlushKey | StatusKey | StateKey | SessionsKey | EventsKey
+Key = ConfigKey | ElectionKey | ServiceKey | FlushKey | BgpFlushKey | StatusKey | StateKey | SessionsKey
 
 FIELD_MANAGER = "pymetallb-speaker"
 CLAIM_SECONDS = 10.0
@@ -283,10 +277,9 @@ class SpeakerController:
         self.members = members
         self.bgp = bgp
         self.writes: WorkQueue[Key] = writes if writes is not None else queue
-        """Where API writes go (status objects, ConfigurationState, Events): a queue of its own in the program,
-        so a failover's decisions and flush never wait behind thousands of writes (a cold start with 10,000
-        Services writes as many status objects)."""
-        self._events: list[tuple[dict[str, Any], EventType, str, str]] = []
+        """Where API writes go (status objects, ConfigurationState): a queue of its own in the program, so a
+        failover's decisions and flush never wait behind thousands of writes (a cold start with 10,000 Services
+        writes as many status objects). Events go to the recorder's own sender task (``EventRecorder.post``)."""
         self.clock = clock
         self.now = now
         self.log = logger or logging.getLogger("pymetallb.speaker")
@@ -376,8 +369,6 @@ class SpeakerController:
                 self._rebuild()
             elif isinstance(key, StateKey):
                 await self._state()
-            elif isinstance(key, EventsKey):
-                await self._record_events()
             elif isinstance(key, SessionsKey):
                 if self.bgp is not None:
                     await self.bgp.sync_sessions()
@@ -640,14 +631,8 @@ class SpeakerController:
             )
 
     def _event(self, obj: dict[str, Any], type_: EventType, reason: str, message: str) -> None:
-        """Queue an Event for the writes worker (a flush never waits on the API)."""
-        self._events.append((obj, type_, reason, message))
-        self.writes.add(EVENTS)
-
-    async def _record_events(self) -> None:
-        events, self._events = self._events, []
-        for obj, type_, reason, message in events:
-            await self.recorder.record(obj, type_, reason, message)
+        """Hand an Event to the recorder's sender task (a flush never waits on the API)."""
+        self.recorder.post(obj, type_, reason, message)
 
     def _set_gauge(self, name: str, protocol: str, texts: tuple[str, ...]) -> None:
         if texts:

@@ -75,3 +75,6 @@ class FakeRecorder:
 
     async def record(self, obj: dict[str, Any], type: str, reason: str, message: str) -> None:
         self.events.append((obj["metadata"]["name"], type, reason, message))
+
+    def post(self, obj: dict[str, Any], type: str, reason: str, message: str) -> None:
+        self.events.append((obj["metadata"]["name"], type, reason, message))

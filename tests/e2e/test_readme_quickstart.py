@@ -57,9 +57,7 @@ def _script(commands: list[str], kubeconfig: Path) -> str:
 def fresh_cluster(tmp_path: Path) -> Iterator[TestAPIServer]:
     """What ``make cluster`` gives: a test apiserver with crds/*.yaml applied, on a data dir of its own."""
     missing = missing_binaries(DEFAULT_BIN_DIR)
-    if missing:
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail(f"{', '.join(missing)} not built in {DEFAULT_BIN_DIR} (CI=true: not skipping)")
+    if missing:  # under CI=true tests/conftest.py turns the skip into a failure
         pytest.skip(f"{', '.join(missing)} not built in {DEFAULT_BIN_DIR}: run `make testenv`")
     server = TestAPIServer(data_dir=tmp_path / "cluster", bin_dir=DEFAULT_BIN_DIR)
     server.start()
