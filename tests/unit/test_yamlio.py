@@ -198,6 +198,23 @@ def test_readers_agree_on_generated_documents(docs: list[Any], style: dict[str, 
     assert_agree(text)
 
 
+def broken(text: str, edit: str, where: float, char: str) -> str:
+    """``text`` with one edit at the relative position ``where``: a character deleted, doubled, replaced by or
+    preceded by ``char``, or (``repeat-line``) a line repeated, often a duplicate key."""
+    i = int(where * (len(text) - 1))
+    if edit == "delete":
+        return text[:i] + text[i + 1 :]
+    if edit == "double":
+        return text[: i + 1] + text[i:]
+    if edit == "replace":
+        return text[:i] + char + text[i + 1 :]
+    if edit == "insert":
+        return text[:i] + char + text[i:]
+    lines = text.splitlines(keepends=True)
+    j = int(where * (len(lines) - 1))
+    return "".join([*lines[: j + 1], lines[j], *lines[j + 1 :]])
+
+
 @settings(max_examples=400)
 @given(
     doc=documents,
@@ -210,21 +227,7 @@ def test_readers_agree_on_generated_documents(docs: list[Any], style: dict[str, 
 def test_readers_agree_on_broken_documents(
     doc: Any, style: dict[str, Any], unquoted: bool, edit: str, where: float, char: str
 ) -> None:
-    text = render(doc, style, unquoted)
-    i = int(where * (len(text) - 1))
-    if edit == "delete":
-        text = text[:i] + text[i + 1 :]
-    elif edit == "double":
-        text = text[: i + 1] + text[i:]
-    elif edit == "replace":
-        text = text[:i] + char + text[i + 1 :]
-    elif edit == "insert":
-        text = text[:i] + char + text[i:]
-    else:
-        lines = text.splitlines(keepends=True)
-        j = int(where * (len(lines) - 1))
-        text = "".join([*lines[: j + 1], lines[j], *lines[j + 1 :]])  # often a duplicate key
-    assert_agree(text)
+    assert_agree(broken(render(doc, style, unquoted), edit, where, char))
 
 
 @pytest.mark.parametrize("code", range(256))
@@ -450,16 +453,7 @@ def test_line_reader_agrees_on_generated_block_documents(
 def test_line_reader_agrees_on_broken_block_documents(
     doc: Any, style: dict[str, Any], unquoted: bool, edit: str, where: float, char: str
 ) -> None:
-    text = render(doc, style, unquoted)
-    i = int(where * (len(text) - 1))
-    if edit == "delete":
-        text = text[:i] + text[i + 1 :]
-    elif edit == "double":
-        text = text[: i + 1] + text[i:]
-    elif edit == "replace":
-        text = text[:i] + char + text[i + 1 :]
-    else:
-        text = text[:i] + char + text[i:]
+    text = broken(render(doc, style, unquoted), edit, where, char)
     assert_line_reader_agrees(text)
     assert_agree(text)
 
