@@ -276,6 +276,23 @@ async def test_a_config_that_would_orphan_an_announced_ip_is_refused_and_the_ip_
     assert any("would be in no pool: 198.51.100.100" in e for e in w.speaker.config_errors)
 
 
+def l2_status_of(node_name: str, service_name: str = "web") -> dict[str, Any]:
+    return {
+        "apiVersion": "metallb.io/v1beta1",
+        "kind": "ServiceL2Status",
+        "metadata": {
+            "name": f"l2-{node_name}",
+            "namespace": NS,
+            "labels": {
+                "metallb.io/node": node_name,
+                "metallb.io/service-name": service_name,
+                "metallb.io/service-namespace": "default",
+            },
+        },
+        "status": {"node": node_name, "serviceName": service_name, "serviceNamespace": "default"},
+    }
+
+
 async def test_a_duplicate_seen_on_the_wire_makes_the_lower_ranked_announcer_withdraw() -> None:
     first, second = election_order(("a", "b"), VIP, {})
     # A partition: ``second`` cannot see ``first`` in membership and announces too.
@@ -284,21 +301,7 @@ async def test_a_duplicate_seen_on_the_wire_makes_the_lower_ranked_announcer_wit
     w.store.apply(ENDPOINTSLICES, "ADDED", endpoints("web", "a", "b"))
     await w.start()
     assert w.desired() == {ipaddress.ip_address(VIP): None}
-    other = {
-        "apiVersion": "metallb.io/v1beta1",
-        "kind": "ServiceL2Status",
-        "metadata": {
-            "name": "l2-other",
-            "namespace": NS,
-            "labels": {
-                "metallb.io/node": first,
-                "metallb.io/service-name": "web",
-                "metallb.io/service-namespace": "default",
-            },
-        },
-        "status": {"node": first, "serviceName": "web", "serviceNamespace": "default"},
-    }
-    w.store.apply(L2_STATUSES, "ADDED", other)
+    w.store.apply(L2_STATUSES, "ADDED", l2_status_of(first))
     w.speaker.duplicate_seen(ipaddress.ip_address(VIP), "eth0", bytes.fromhex("020000000001"))
     await w.drain()
     assert w.desired() == {}, "the node that sorts second yields"
@@ -317,23 +320,6 @@ async def test_a_node_that_keeps_a_disputed_ip_announces_it_again() -> None:
     await w.drain()
     assert w.desired() == {ipaddress.ip_address(VIP): None}
     assert w.responder.retriggered == [ipaddress.ip_address(VIP)], "so the other side hears it and yields"
-
-
-def l2_status_of(node_name: str, service_name: str = "web") -> dict[str, Any]:
-    return {
-        "apiVersion": "metallb.io/v1beta1",
-        "kind": "ServiceL2Status",
-        "metadata": {
-            "name": f"l2-{node_name}",
-            "namespace": NS,
-            "labels": {
-                "metallb.io/node": node_name,
-                "metallb.io/service-name": service_name,
-                "metallb.io/service-namespace": "default",
-            },
-        },
-        "status": {"node": node_name, "serviceName": service_name, "serviceNamespace": "default"},
-    }
 
 
 async def test_a_duplicate_heard_before_the_claimant_died_does_not_leave_the_ip_unanswered() -> None:
