@@ -73,8 +73,5 @@ class FakeRecorder:
     def __init__(self) -> None:
         self.events: list[tuple[str, str, str, str]] = []
 
-    async def record(self, obj: dict[str, Any], type: str, reason: str, message: str) -> None:
-        self.events.append((obj["metadata"]["name"], type, reason, message))
-
     def post(self, obj: dict[str, Any], type: str, reason: str, message: str) -> None:
         self.events.append((obj["metadata"]["name"], type, reason, message))

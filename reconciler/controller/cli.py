@@ -16,7 +16,7 @@ from reconciler.controller.resources import COMMUNITIES, POOLS, STATES
 from reconciler.controller.state import ControllerSettings
 from reconciler.runtime.compact import compact_service, strip_bookkeeping
 from reconciler.runtime.controller import run_workers
-from reconciler.runtime.events import EventRecorder, EventType
+from reconciler.runtime.events import EventRecorder
 from reconciler.runtime.program import LeaderSettings, Program, add_common_flags, add_leader_flags, run_program
 from reconciler.runtime.resources import NAMESPACES, SERVICES
 from reconciler.runtime.workqueue import WorkQueue
@@ -29,17 +29,6 @@ LEASE_NAME = "pymetallb-controller"
 EVENT_FLUSH_SECONDS = 5.0  # on stop, how long queued Events may take to go out
 
 
-class _PostedEvents:
-    """The reconcilers' recorder: an Event goes to the recorder's sender task, so no reconcile (and no
-    Service waiting behind it) waits for an Event's round trip."""
-
-    def __init__(self, recorder: EventRecorder) -> None:
-        self._recorder = recorder
-
-    async def record(self, obj: dict[str, Any], type: EventType, reason: str, message: str) -> None:
-        self._recorder.post(obj, type, reason, message)
-
-
 async def wire_controller(program: Program) -> None:
     """Reflectors, the controller and its work loop (under the Lease when ``--leader-elect``)."""
     args = program.args
@@ -50,7 +39,7 @@ async def wire_controller(program: Program) -> None:
         program.client,
         program.store,
         queue,
-        _PostedEvents(recorder),
+        recorder,
         settings=settings,
         registry=program.registry,
         exact=program.exact,

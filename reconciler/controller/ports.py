@@ -35,4 +35,5 @@ class ObjectWriter(Patcher, Protocol):
 
 
 class Recorder(Protocol):
-    async def record(self, obj: dict[str, Any], type: EventType, reason: str, message: str) -> None: ...
+    def post(self, obj: dict[str, Any], type: EventType, reason: str, message: str) -> None:
+        """Queue an Event; it goes out from the recorder's own task, so no reconcile waits for it."""

@@ -107,9 +107,7 @@ class ServiceReconciler:
                 status_patch = None
         if (meta_patch or status_patch) and view.deprecated_annotations:
             for k in view.deprecated_annotations:
-                await self.recorder.record(
-                    obj, "Warning", "deprecatedAnnotation", f"Service uses deprecated annotation {k}"
-                )
+                self.recorder.post(obj, "Warning", "deprecatedAnnotation", f"Service uses deprecated annotation {k}")
         try:
             # The status first: the address is what the user waits for, so it is one request away, not two.
             # The annotation follows; if it fails, the retry finds the status in place and writes only it.
@@ -128,7 +126,7 @@ class ServiceReconciler:
             return  # deleted meanwhile; the delete event releases it
         finally:
             for event in outcome.events:
-                await self.recorder.record(obj, event.type, event.reason, event.message)
+                self.recorder.post(obj, event.type, event.reason, event.message)
         if meta_patch or status_patch:
             self.log.info(
                 "service updated",

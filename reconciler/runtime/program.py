@@ -47,7 +47,7 @@ from reconciler.runtime.metrics import ExactCounters
 from reconciler.runtime.reflector import Reflector
 from reconciler.runtime.resources import ResourceType
 from reconciler.runtime.store import Store
-from reconciler.runtime.tasks import create_guarded_task, run_until_first_exits, stop_tasks
+from reconciler.runtime.tasks import run_until_first_exits
 
 __all__ = [
     "EXIT_FATAL",
@@ -197,7 +197,6 @@ class Program:
         self._stop_hooks: list[tuple[str, StopHook]] = []
         self.stopping = asyncio.Event()
         """Set when a stop signal arrived: long-running work should wind down."""
-        self._spawned: set[asyncio.Task[Any]] = set()
 
     def reflect(
         self,
@@ -230,13 +229,6 @@ class Program:
             coro.close()
             raise ValueError(f"root task {name!r} registered twice")
         self._roots[name] = coro
-
-    def spawn(self, coro: Coroutine[Any, Any, Any], name: str = "background") -> None:
-        """A short fire-and-forget task (e.g. an Event from a callback that cannot await): named, its failure
-        logged, cancelled when the program stops."""
-        task = create_guarded_task(coro, name=name, logger=self.log)
-        self._spawned.add(task)
-        task.add_done_callback(self._spawned.discard)
 
     def on_stop(self, name: str, hook: StopHook) -> None:
         """Run ``hook`` on SIGTERM/SIGINT before the roots are cancelled (hooks run in registration order)."""
@@ -284,11 +276,8 @@ class Program:
         """Serve HTTP and run every root until one exits, a root fails, or a stop signal's hooks are done."""
         grace = float(getattr(self.args, "grace_period", 5.0))
         self.add_root("stop", self._stopper(grace))
-        try:
-            async with self.http:
-                await run_until_first_exits(self._roots, logger=self.log)
-        finally:
-            await stop_tasks(list(self._spawned), logger=self.log)
+        async with self.http:
+            await run_until_first_exits(self._roots, logger=self.log)
 
 
 Body = Callable[[Program], Awaitable[None]]
