@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from reconciler.core.speaker_status import LABEL_NODE
 from reconciler.runtime.clock import kube_time
 from reconciler.runtime.compact import strip_bookkeeping
 from reconciler.runtime.controller import run_workers
@@ -150,8 +151,10 @@ async def wire_speaker(program: Program) -> None:
     for res in CONFIG_KINDS:
         program.reflect(res, namespace=ns, transform=strip_bookkeeping)
     program.reflect(SECRETS, namespace=ns, transform=strip_bookkeeping)
-    program.reflect(L2_STATUSES, namespace=ns, transform=status_transform(node))
-    program.reflect(BGP_STATUSES, namespace=ns, transform=status_transform(node))
+    # This node's own status objects only (as MetalLB's speaker): another node's are asked of the API when needed
+    # (SpeakerController's sweep and duplicate claims), so no speaker keeps all the cluster's.
+    program.reflect(L2_STATUSES, namespace=ns, transform=status_transform(node), label_selector={LABEL_NODE: node})
+    program.reflect(BGP_STATUSES, namespace=ns, transform=status_transform(node), label_selector={LABEL_NODE: node})
     program.reflect(STATES, namespace=ns, transform=strip_bookkeeping, field_selector=f"metadata.name=speaker-{node}")
 
     if membership is not None:

@@ -54,7 +54,13 @@ from reconciler.core.announcing import Reason
 from reconciler.core.l2 import L2Decision, L2Election
 from reconciler.core.nodes import NodeView, endpoint_slice_view, node_view
 from reconciler.core.services import service_view
-from reconciler.core.speaker_status import LABEL_NODE, service_bgp_status, service_l2_status
+from reconciler.core.speaker_status import (
+    LABEL_NODE,
+    LABEL_SERVICE_NAME,
+    LABEL_SERVICE_NAMESPACE,
+    service_bgp_status,
+    service_l2_status,
+)
 from reconciler.runtime.errors import ApiError, Conflict, NotFound
 from reconciler.runtime.events import EventRecorder, EventType
 from reconciler.runtime.metrics import ExactCounters
@@ -84,7 +90,9 @@ __all__ = [
     "ELECTION",
     "FLUSH",
     "STATE",
+    "SWEEP",
     "BgpFlushKey",
+    "ClaimsKey",
     "ConfigKey",
     "ElectionKey",
     "FlushKey",
@@ -93,6 +101,7 @@ __all__ = [
     "SpeakerSettings",
     "StateKey",
     "StatusKey",
+    "SweepKey",
 ]
 
 IPAddress = IPv4Address | IPv6Address
@@ -131,6 +140,22 @@ class StatusKey:
 
 
 @dataclass(frozen=True, slots=True)
+class ClaimsKey:
+    """Another MAC answered for ``ip``, which this node announces for Service ``name``: ask the API which other
+    nodes hold a ServiceL2Status for it (they take part in its election for a while; see ``duplicate_seen``)."""
+
+    name: str
+    ip: str
+    mac: str
+    attempt: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class SweepKey:
+    """Delete the ServiceL2Status objects that nodes no longer alive left on Services this node now announces."""
+
+
+@dataclass(frozen=True, slots=True)
 class SessionsKey:
     """BGP sessions for the peers active on this node."""
 
@@ -146,11 +171,27 @@ FLUSH = FlushKey()
 BGP_FLUSH = BgpFlushKey()
 STATE = StateKey()
 SESSIONS = SessionsKey()
-Key = ConfigKey | ElectionKey | ServiceKey | FlushKey | BgpFlushKey | StatusKey | StateKey | SessionsKey
+SWEEP = SweepKey()
+Key = (
+    ConfigKey
+    | ElectionKey
+    | ServiceKey
+    | FlushKey
+    | BgpFlushKey
+    | StatusKey
+    | ClaimsKey
+    | SweepKey
+    | StateKey
+    | SessionsKey
+)
 
 FIELD_MANAGER = "pymetallb-speaker"
 CLAIM_SECONDS = 10.0
 """How long a node seen announcing on the wire counts as alive for that Service's election (see duplicate_seen)."""
+CLAIM_LOOKS = 5
+CLAIM_LOOK_SECONDS = 1.0
+"""How many times, how far apart, the API is asked who else claims a disputed Service before giving up (a MAC that
+no speaker's status explains: another implementation, or a host with the IP configured)."""
 WATCHED = (SERVICES, ENDPOINTSLICES, NODES, SECRETS, *CONFIG_KINDS)
 
 _MODELS: dict[ResourceType, type[Any]] = {
@@ -197,6 +238,12 @@ def _utc_now() -> str:
 
 def _labels(obj: Any) -> Any:
     return ((obj or {}).get("metadata") or {}).get("labels")
+
+
+def _identity_only(obj: dict[str, Any]) -> dict[str, Any]:
+    """A status object as a sweep reads it: name and labels (a page at a time, none kept)."""
+    md = obj.get("metadata") or {}
+    return {"metadata": {"name": md.get("name"), "labels": md.get("labels")}}
 
 
 def _to_address(family: int, value: int) -> IPAddress:
@@ -294,10 +341,14 @@ class SpeakerController:
         self.last_desired: dict[IPAddress, frozenset[str] | None] = {}
         self._unserved: frozenset[IPAddress] = frozenset()  # desired, but no interface here can answer for them
         # Duplicate announcers heard on the wire: reported as Events at the next flush.
-        self._duplicate_reports: list[tuple[str, str, str]] = []
+        # (Service, IP, other MAC, whether to post the Warning Event: the first look only).
+        self._duplicate_reports: list[tuple[str, str, str, bool]] = []
         # Service → (other node seen announcing it too, until when): that node is alive on the LAN whatever the
         # failure detector says (a membership partition), so it takes part in this Service's election.
         self._claims: dict[str, dict[str, float]] = {}
+        # Nodes declared dead whose ServiceL2Status objects are not swept yet (None: the first sweep, of every
+        # other node, is still to come). The Store holds this node's own status objects only.
+        self._unswept: set[str] | None = None
         # When each disputed IP was last handled: two announcers re-announcing at each other must not become a
         # storm of gratuitous packets and Events.
         self._duplicate_handled: dict[IPAddress, float] = {}
@@ -347,11 +398,15 @@ class SpeakerController:
             for claims in self._claims.values():
                 for node in dead:
                     claims.pop(node, None)
+            if self._unswept is not None:
+                self._unswept |= dead
         self.queue.add(ELECTION)
 
     async def reconcile(self, key: Key) -> float | None:
         if not self.synced():
             return 0.2
+        if isinstance(key, StatusKey) and not all(self.store.synced(r) for r in (L2_STATUSES, BGP_STATUSES)):
+            return 0.2  # which status objects this node already has is not known yet: a create would duplicate one
         if isinstance(key, ServiceKey):
             self.metrics.updates.labels().inc()
         try:
@@ -363,6 +418,10 @@ class SpeakerController:
                 self._flush_bgp()
             elif isinstance(key, StatusKey):
                 await self._status(key.name)
+            elif isinstance(key, ClaimsKey):
+                await self._claim(key)
+            elif isinstance(key, SweepKey):
+                await self._sweep()
             elif isinstance(key, ConfigKey):
                 self._reconcile_config()
             elif isinstance(key, ElectionKey):
@@ -582,14 +641,16 @@ class SpeakerController:
             self._announcing(name, protocol, texts, obj, failed=bool(failed))
         for name, protocol in [k for k in self._announced if k not in announcing]:
             self._set_gauge(name, protocol, ())
+        if self._unswept is None or self._unswept:
+            self.writes.add(SWEEP)  # after the status writes this flush's decisions queued
         reports, self._duplicate_reports = self._duplicate_reports, []
-        for address in {ip_address(text) for _, text, _ in reports}:
+        for address in {ip_address(text) for _, text, _, _ in reports}:
             if address in desired:
                 # We keep it: announce again so the other announcer hears us and settles its side too.
                 self.responder.retrigger(address)
-        for name, text, mac_text in reports:
+        for name, text, mac_text, first in reports:
             obj = self.store.get(SERVICES, name)
-            if obj is not None:
+            if obj is not None and first:
                 self._event(
                     obj,
                     "Warning",
@@ -653,10 +714,10 @@ class SpeakerController:
 
     def duplicate_seen(self, ip: IPAddress, interface: str, mac: bytes) -> None:
         """The responder heard another MAC claim an IP we announce (a membership partition, or another
-        implementation). Counted, reported as a Warning Event, and resolved by the election order: every node
-        holding a ServiceL2Status for the Service joins its election for ``CLAIM_SECONDS`` (it is evidently
-        alive on the LAN), so of two announcers the one that sorts second withdraws. The other side does the
-        same computation and keeps announcing: one announcer remains."""
+        implementation). Counted, logged, and resolved by the election order: the nodes holding a ServiceL2Status
+        for the Service (asked of the API: ``ClaimsKey``) join its election for ``CLAIM_SECONDS`` (they are
+        evidently alive on the LAN), so of two announcers the one that sorts second withdraws. The other side does
+        the same computation and keeps announcing: one announcer remains."""
         text = str(ip)
         mac_text = mac.hex(":")
         self.metrics.duplicates.labels(text).inc()
@@ -668,21 +729,32 @@ class SpeakerController:
             "another MAC claims an IP this node announces",
             extra={"op": "layer2", "event": "duplicateAnnouncer", "ip": text, "interface": interface, "mac": mac_text},
         )
-        until = self.clock() + CLAIM_SECONDS
         for name, decision in self.decisions.items():
-            if not decision.announce or all(format_ip(*i) != text for i in decision.ips):
-                continue
-            others = {(_labels(o) or {}).get(LABEL_NODE) for o in self.store.by_index(L2_STATUSES, "service", name)} - {
-                self.settings.node,
-                None,
-            }
-            claims = self._claims.setdefault(name, {})
-            for node in others:
-                claims[str(node)] = until
-            self._duplicate_reports.append((name, text, mac_text))
-            self.queue.add(ServiceKey(name))
-            # Decide again when the claim lapses, or a node that yielded would stay silent until some other change.
-            self.queue.add_after(ServiceKey(name), CLAIM_SECONDS + 0.01)
+            if decision.announce and any(format_ip(*i) == text for i in decision.ips):
+                self.writes.add(ClaimsKey(name, text, mac_text))
+
+    async def _claim(self, key: ClaimsKey) -> None:
+        """The other nodes holding a ServiceL2Status for ``key.name`` take part in its election for
+        ``CLAIM_SECONDS``; the duplicate is reported (Warning Event) at the flush that follows."""
+        namespace, _, service = key.name.partition("/")
+        found, _ = await self.client.list(
+            L2_STATUSES,
+            self.settings.namespace,
+            label_selector={LABEL_SERVICE_NAME: service, LABEL_SERVICE_NAMESPACE: namespace},
+        )
+        others = {(_labels(o) or {}).get(LABEL_NODE) for o in found} - {self.settings.node, None}
+        until = self.clock() + CLAIM_SECONDS
+        claims = self._claims.setdefault(key.name, {})
+        for node in others:
+            claims[str(node)] = until
+        self._duplicate_reports.append((key.name, key.ip, key.mac, key.attempt == 0))
+        if not others and key.attempt + 1 < CLAIM_LOOKS:
+            # No other status object yet: the other announcer has not written its own, or ours swept it (it looked
+            # dead to us) and it is writing it again. Look again; it is evidently alive.
+            self.writes.add_after(ClaimsKey(key.name, key.ip, key.mac, key.attempt + 1), CLAIM_LOOK_SECONDS)
+        self.queue.add(ServiceKey(key.name))
+        # Decide again when the claim lapses, or a node that yielded would stay silent until some other change.
+        self.queue.add_after(ServiceKey(key.name), CLAIM_SECONDS + 0.01)
         self.queue.add(FLUSH)
 
     def _claimants(self, name: str) -> frozenset[str]:
@@ -697,15 +769,18 @@ class SpeakerController:
 
     # --- status objects ------------------------------------------------------------------------------
 
-    async def _status(self, name: str) -> None:
-        ns, node = self.settings.namespace, self.settings.node
+    def _claiming(self, name: str) -> L2Decision | None:
+        """The decision behind this node's ServiceL2Status for ``name``, if it keeps one."""
         decision = self.decisions.get(name)
         if decision is not None and decision.ips and all(_to_address(*ip) in self._unserved for ip in decision.ips):
-            decision = None  # elected, but no interface here can answer (link down): claim nothing
+            return None  # elected, but no interface here can answer (link down): claim nothing
+        return decision if decision is not None and decision.announce else None
+
+    async def _status(self, name: str) -> None:
+        ns, node = self.settings.namespace, self.settings.node
+        decision = self._claiming(name)
         want_l2 = service_l2_status(node, decision, ns) if decision else None
         await self._status_of(L2_STATUSES, name, want_l2)
-        if want_l2 is not None:
-            await self._clear_dead_claims(name)
         bgp_decision = self.bgp.decisions.get(name) if self.bgp is not None else None
         await self._status_of(BGP_STATUSES, name, service_bgp_status(node, bgp_decision, ns) if bgp_decision else None)
 
@@ -738,16 +813,33 @@ class SpeakerController:
             # status is a subresource: a create ignores it, so it is written apart.
             await self.client.patch(res, keep["metadata"]["name"], {"status": want["status"]}, ns, subresource="status")
 
-    async def _clear_dead_claims(self, name: str) -> None:
-        """ServiceL2Status objects of nodes the failure detector declared gone, for a Service this node now
-        announces: a crashed speaker cannot delete its own, and a status naming a dead node misleads whoever
-        reads it (MetalLB leaves them until the Pod is garbage-collected)."""
+    async def _sweep(self) -> None:
+        """Delete the ServiceL2Status objects of nodes that are not alive, for Services this node now announces:
+        a crashed speaker cannot delete its own, and a status naming a dead node misleads whoever reads it (MetalLB
+        leaves them until the Pod is garbage-collected). The first sweep looks at every other node's objects
+        (deaths before this process started); later ones only at the nodes declared dead since, by a label
+        selector, so no speaker keeps or lists all the cluster's status objects."""
         members = self.members()
         if members is None:
             return
-        for obj in self.store.by_index(L2_STATUSES, "service", name):
-            owner = (_labels(obj) or {}).get(LABEL_NODE)
-            if owner and owner != self.settings.node and owner not in members:
+        me = self.settings.node
+        if self._unswept is None:
+            selector = f"{LABEL_NODE}!={me}"
+        else:
+            gone = sorted(self._unswept - members)
+            if not gone:
+                self._unswept.clear()
+                return
+            selector = f"{LABEL_NODE} in ({','.join(gone)})"
+        self._unswept = set()
+        found, _ = await self.client.list(
+            L2_STATUSES, self.settings.namespace, label_selector=selector, transform=_identity_only
+        )
+        for obj in found:
+            labels = _labels(obj) or {}
+            owner = labels.get(LABEL_NODE)
+            name = f"{labels.get(LABEL_SERVICE_NAMESPACE)}/{labels.get(LABEL_SERVICE_NAME)}"
+            if owner and owner != me and owner not in members and self._claiming(name) is not None:
                 with contextlib.suppress(NotFound):
                     await self.client.delete(L2_STATUSES, obj["metadata"]["name"], self.settings.namespace)
 

@@ -187,8 +187,8 @@ def status_transform(node: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
 
 def compact_status(obj: dict[str, Any], node: str) -> dict[str, Any]:
     """A ServiceL2Status or ServiceBGPStatus reduced to what the speaker on ``node`` reads: its name and labels
-    (which node, which Service), and its status only when it is ``node``'s own (another node's is only ever
-    counted or deleted). Every speaker keeps every node's status objects: one per announced Service."""
+    (which node, which Service), and its status only when it is ``node``'s own. The speaker reflects only its own
+    (a label selector on ``metallb.io/node``); the check stays so that a stray object never passes for one."""
     md = obj.get("metadata") or {}
     meta = _metadata(md)
     out: dict[str, Any] = {"apiVersion": _i(obj.get("apiVersion")), "kind": _i(obj.get("kind")), "metadata": meta}

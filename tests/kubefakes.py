@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 import itertools
+import re
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from reconciler.runtime.errors import NotFound
@@ -61,12 +63,49 @@ class FakeApi:
         obj["metadata"]["resourceVersion"] = str(next(self._rv))
         return copy.deepcopy(obj)
 
+    async def list(
+        self,
+        res: ResourceType,
+        namespace: str | None = None,
+        *,
+        label_selector: str | Mapping[str, str] | None = None,
+        transform: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    ) -> tuple[list[dict[str, Any]], str]:
+        """The objects of ``res`` (in ``namespace`` unless None) matching a label selector of ``k=v``, ``k!=v``
+        and ``k in (a,b)`` terms, as the apiserver reads them."""
+        terms = _selector_terms(label_selector)
+        out = []
+        for (plural, ns, _), obj in sorted(self.objects.items(), key=lambda kv: str(kv[0])):
+            if plural != res.plural or (namespace is not None and ns != namespace):
+                continue
+            labels = obj["metadata"].get("labels") or {}
+            if all((labels.get(k) in values) == wanted for k, wanted, values in terms):
+                item = copy.deepcopy(obj)
+                out.append(item if transform is None else transform(item))
+        return out, str(next(self._rv))
+
     async def delete(self, res: ResourceType, name: str, namespace: str | None = None) -> dict[str, Any]:
         self.writes.append(("delete", res.plural, name, None, None))
         try:
             return self.objects.pop((res.plural, namespace, name))
         except KeyError:
             raise NotFound(404, "NotFound", f"{res.plural} {name!r} not found") from None
+
+
+def _selector_terms(sel: str | Mapping[str, str] | None) -> list[tuple[str, bool, frozenset[str]]]:
+    """(key, wanted, values): the label's value must be (wanted) or must not be (not wanted) among values."""
+    if sel is None:
+        return []
+    if not isinstance(sel, str):
+        return [(k, True, frozenset({v})) for k, v in sel.items()]
+    terms = []
+    for term in re.findall(r"[^,(]+(?:\([^)]*\))?", sel):
+        if m := re.fullmatch(r"\s*(\S+)\s+in\s+\(([^)]*)\)\s*", term):
+            terms.append((m.group(1), True, frozenset(v.strip() for v in m.group(2).split(","))))
+        else:
+            k, op, v = re.split(r"(!=|=)", term, maxsplit=1)
+            terms.append((k.strip(), op == "=", frozenset({v.strip()})))
+    return terms
 
 
 class FakeRecorder:

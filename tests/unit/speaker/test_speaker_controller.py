@@ -25,7 +25,7 @@ from speaker.bgp.routes import Prefix, RouteAttrs
 from speaker.bgp.session import BgpSession
 from speaker.bgp.settings import PeerSettings
 from speaker.bgp_announcer import BgpAnnouncer
-from speaker.controller import CLAIM_SECONDS, CONFIG, FLUSH, Key, SpeakerController, SpeakerSettings
+from speaker.controller import CLAIM_LOOK_SECONDS, CLAIM_SECONDS, CONFIG, FLUSH, Key, SpeakerController, SpeakerSettings
 from speaker.resources import (
     ADVERTISEMENTS_BGP,
     ADVERTISEMENTS_L2,
@@ -234,6 +234,45 @@ async def test_when_the_owner_dies_the_next_in_order_takes_over_and_the_failover
     assert w.sample("pymetallb_failover_seconds_sum") == pytest.approx(0.25)
 
 
+def l2_statuses(w: World) -> dict[str, str]:
+    """ServiceL2Status objects in the (fake) API: name → node."""
+    objects = w.api.objects.items()
+    return {k[2]: o["metadata"]["labels"]["metallb.io/node"] for k, o in objects if k[0] == "servicel2statuses"}
+
+
+async def test_the_new_owner_deletes_the_status_a_dead_node_left_and_keeps_a_live_ones() -> None:
+    first, second = election_order(("a", "b"), VIP, {})
+    w = World(second, members=frozenset({"a", "b"}))
+    w.store.apply(SERVICES, "ADDED", service("web", VIP))
+    w.store.apply(SERVICES, "ADDED", service("other", "198.51.100.101"))
+    w.store.apply(ENDPOINTSLICES, "ADDED", endpoints("web", "a", "b"))
+    w.api.put(L2_STATUSES, l2_status_of(first))
+    await w.start()
+    assert l2_statuses(w) == {f"l2-{first}": first}, "the first sweep leaves a live node's status alone"
+    # ``first`` crashes: it cannot delete its status, the node that takes over does (only that one: a status of
+    # the dead node for a Service nobody here announces stays).
+    left = l2_status_of(first, "other") | {"metadata": {**l2_status_of(first, "other")["metadata"], "name": "l2-x"}}
+    w.api.put(L2_STATUSES, left)
+    w.members = frozenset({second})
+    w.speaker.members_changed(frozenset({first}), at=10.0)
+    await w.drain()
+    assert w.desired() == {ipaddress.ip_address(VIP): None}
+    assert sorted(l2_statuses(w).values()) == sorted([first, second])
+    assert "l2-x" in l2_statuses(w), "a Service this node does not announce: not its status to clear"
+    assert f"l2-{first}" not in l2_statuses(w)
+
+
+async def test_the_first_sweep_clears_what_a_node_gone_before_the_start_left() -> None:
+    first, second = election_order(("a", "b"), VIP, {})
+    # ``first`` died while no speaker ran: it is not a member when ``second`` starts.
+    w = World(second, members=frozenset({second}))
+    w.store.apply(SERVICES, "ADDED", service("web", VIP))
+    w.store.apply(ENDPOINTSLICES, "ADDED", endpoints("web", "a", "b"))
+    w.api.put(L2_STATUSES, l2_status_of(first))
+    await w.start()
+    assert list(l2_statuses(w).values()) == [second]
+
+
 async def test_a_deleted_service_is_withdrawn_and_its_status_object_goes() -> None:
     w = World(owner_of(VIP))
     w.store.apply(SERVICES, "ADDED", service("web", VIP))
@@ -301,7 +340,7 @@ async def test_a_duplicate_seen_on_the_wire_makes_the_lower_ranked_announcer_wit
     w.store.apply(ENDPOINTSLICES, "ADDED", endpoints("web", "a", "b"))
     await w.start()
     assert w.desired() == {ipaddress.ip_address(VIP): None}
-    w.store.apply(L2_STATUSES, "ADDED", l2_status_of(first))
+    w.api.put(L2_STATUSES, l2_status_of(first))
     w.speaker.duplicate_seen(ipaddress.ip_address(VIP), "eth0", bytes.fromhex("020000000001"))
     await w.drain()
     assert w.desired() == {}, "the node that sorts second yields"
@@ -331,7 +370,7 @@ async def test_a_duplicate_heard_before_the_claimant_died_does_not_leave_the_ip_
     await w.start()
     assert w.desired() == {ipaddress.ip_address(VIP): None}
     w.members = frozenset({first, second})
-    w.store.apply(L2_STATUSES, "ADDED", l2_status_of(first))
+    w.api.put(L2_STATUSES, l2_status_of(first))
     w.speaker.duplicate_seen(ipaddress.ip_address(VIP), "eth0", bytes.fromhex("020000000001"))
     w.speaker.members_changed(frozenset(), at=10.0)
     await w.drain()
@@ -352,7 +391,7 @@ async def test_a_node_that_yielded_to_a_claimant_decides_again_when_the_claim_la
     w.store.apply(SERVICES, "ADDED", service("web", VIP))
     w.store.apply(ENDPOINTSLICES, "ADDED", endpoints("web", "a", "b"))
     await w.start()
-    w.store.apply(L2_STATUSES, "ADDED", l2_status_of(first))
+    w.api.put(L2_STATUSES, l2_status_of(first))
     w.speaker.duplicate_seen(ipaddress.ip_address(VIP), "eth0", bytes.fromhex("020000000001"))
     await w.drain()
     assert w.desired() == {}, "yields to the claimant (a partition: it is alive on the LAN)"
@@ -363,6 +402,31 @@ async def test_a_node_that_yielded_to_a_claimant_decides_again_when_the_claim_la
         await asyncio.sleep(0)
     await w.drain()
     assert w.desired() == {ipaddress.ip_address(VIP): None}
+
+
+async def test_a_claimant_whose_status_object_comes_late_is_still_yielded_to() -> None:
+    first, second = election_order(("a", "b"), VIP, {})
+    w = World(second, members=frozenset({second}))
+    clock = FakeClock(10.0)
+    w.queue.clock = clock
+    w.speaker.clock = clock.monotonic
+    w.store.apply(SERVICES, "ADDED", service("web", VIP))
+    w.store.apply(ENDPOINTSLICES, "ADDED", endpoints("web", "a", "b"))
+    await w.start()
+    # Heard on the wire before ``first`` has (again) written its status object: nobody to yield to yet.
+    w.speaker.duplicate_seen(ipaddress.ip_address(VIP), "eth0", bytes.fromhex("020000000001"))
+    await w.drain()
+    assert w.desired() == {ipaddress.ip_address(VIP): None}
+    assert w.responder.retriggered == [ipaddress.ip_address(VIP)], "keeps it for now, and says so on the wire"
+    w.api.put(L2_STATUSES, l2_status_of(first))
+    await clock.wait_sleepers()
+    clock.advance(CLAIM_LOOK_SECONDS)
+    for _ in range(10):
+        await asyncio.sleep(0)
+    await w.drain()
+    assert w.desired() == {}, "the second look finds the claimant, which sorts first"
+    warnings = [e for e in w.recorder.events if e[2] == "duplicateAnnouncer"]
+    assert len(warnings) == 1, "one Warning Event per duplicate, not one per look"
 
 
 async def test_the_flush_coalesces_many_decisions_into_one_set_desired() -> None:
