@@ -87,32 +87,40 @@ async def wire_speaker(program: Program) -> None:
         on_event=on_l2_event,
     )
     membership = MembershipBridge.from_args(args, node=node, loop=loop, logger=log)
-    bgp: BgpAnnouncer | None = None
-    bfd: BfdManager[str] | None = None
+    bgp_factory: Callable[[], BgpAnnouncer] | None = None
+    # The BfdManager, once the first BGPPeer selecting this node made the controller build BGP; the "bfd" root
+    # waits for it, runs its thread and stops it on the way out.
+    bfd_built: asyncio.Future[BfdManager[str]] = loop.create_future()
     if args.bgp:
-        # Imported only here: a layer 2 only speaker (--bgp=false) does not carry the BGP and BFD modules.
-        from speaker.bfd.manager import BfdManager
-        from speaker.bgp_announcer import BgpAnnouncer
 
-        def report(peer: str, type_: str, reason: str, message: str) -> None:
-            obj = program.store.get(PEERS, f"{ns}/{peer}")
-            if obj is not None:
-                kind: EventType = "Warning" if type_ == "Warning" else "Normal"
-                recorder.post(obj, kind, reason, message)
+        def build_bgp() -> BgpAnnouncer:
+            # Imported only here: a speaker no BGPPeer selects (or --bgp=false) does not carry the BGP and BFD
+            # modules (~1.6 MiB; docs/benchmarks.md).
+            from speaker.bfd.manager import BfdManager
+            from speaker.bgp_announcer import BgpAnnouncer
 
-        def bfd_changed(change: BfdChange[str]) -> None:  # the BFD thread
-            if bgp is not None:
+            def report(peer: str, type_: str, reason: str, message: str) -> None:
+                obj = program.store.get(PEERS, f"{ns}/{peer}")
+                if obj is not None:
+                    kind: EventType = "Warning" if type_ == "Warning" else "Normal"
+                    recorder.post(obj, kind, reason, message)
+
+            def bfd_changed(change: BfdChange[str]) -> None:  # the BFD thread
                 loop.call_soon_threadsafe(bgp.bfd_changed, change)
 
-        bfd = BfdManager(on_change=bfd_changed, logger=log)
-        bgp = BgpAnnouncer(
-            node=node,
-            registry=program.registry,
-            exact=program.exact,
-            report=report,
-            bfd=bfd,
-            request_sync=lambda: queue.add(SESSIONS),
-        )
+            bfd = BfdManager(on_change=bfd_changed, logger=log)
+            bgp = BgpAnnouncer(
+                node=node,
+                registry=program.registry,
+                exact=program.exact,
+                report=report,
+                bfd=bfd,
+                request_sync=lambda: queue.add(SESSIONS),
+            )
+            bfd_built.set_result(bfd)
+            return bgp
+
+        bgp_factory = build_bgp
     speaker = SpeakerController(
         program.store,
         queue,
@@ -130,7 +138,7 @@ async def wire_speaker(program: Program) -> None:
         registry=program.registry,
         exact=program.exact,
         members=membership.alive if membership is not None else (lambda: None),
-        bgp=bgp,
+        bgp_factory=bgp_factory,
         writes=writes,
         clock=loop.time,
         now=lambda: kube_time(program.clock.now()),
@@ -159,15 +167,16 @@ async def wire_speaker(program: Program) -> None:
         program.add_root("membership", membership.run())
         membership.register_metrics(program.registry)
 
-    if bfd is not None:
-        bfd_manager = bfd
+    if args.bgp:
 
         async def run_bfd() -> None:
-            bfd_manager.start()
+            # Cancelled here when no BGPPeer ever selected this node: no thread, nothing to stop.
+            bfd = await bfd_built
+            bfd.start()  # a BfdError (UDP 3784 taken) ends the program, as it did when BGP started with it
             try:
                 await asyncio.Event().wait()
             finally:
-                await loop.run_in_executor(None, bfd_manager.stop)
+                await loop.run_in_executor(None, bfd.stop)
 
         program.add_root("bfd", run_bfd())
 
