@@ -3,6 +3,10 @@ responder, the failure detector). Registered with the ``pymetallb`` command thro
 
 Capabilities: ``NET_RAW`` only (raw packet sockets for ARP/NDP/ICMP, multicast membership on them). Nothing here
 changes addresses, routes or links, so ``NET_ADMIN`` is not needed.
+
+BGP is built on first need: with ``--bgp=true`` the BGP and BFD modules are imported, the ``BgpAnnouncer`` built
+and the BFD thread started only when a BGPPeer first selects this node (``SpeakerController(bgp_factory=...)``);
+they stay for the life of the process, and the thread stops once, when the program stops.
 """
 
 from __future__ import annotations
@@ -296,7 +300,8 @@ def register(sub: Any) -> None:
         nargs="?",
         const=True,
         default=True,
-        help="run BGP sessions to the BGPPeers active on this node (default true; false: layer 2 only)",
+        help="run BGP sessions to the BGPPeers active on this node (default true: BGP loads when a BGPPeer first "
+        "selects this node; false: layer 2 only)",
     )
     add_membership_flags(p)
     p.set_defaults(handler=_main)
