@@ -99,7 +99,7 @@ async def wire_speaker(program: Program) -> None:
 
         def build_bgp() -> BgpAnnouncer:
             # Imported only here: a speaker no BGPPeer selects (or --bgp=false) does not carry the BGP and BFD
-            # modules (~1.6 MiB; docs/benchmarks.md).
+            # modules (1.6-1.8 MiB idle; docs/benchmarks.md).
             from speaker.bfd.manager import BfdManager
             from speaker.bgp_announcer import BgpAnnouncer
 
