@@ -6,7 +6,9 @@ measured from a client namespace (needs root, `ip`, and `make testenv`; see docs
    first reply from the new MAC minus the last reply from the old one. Beside it, the new owner's own
    ``pymetallb_failover_seconds`` (death declared -> first gratuitous ARP). p50/p99/max of ``--trials``.
 2. Graceful hand-off (SIGTERM of the announcer): the same measurement.
-3. RSS of each speaker idle (no Services) and idle CPU of one speaker over 10 s with 3 members.
+3. RSS of each speaker idle (no Services), first with ``--bgp=false`` (layer 2 only), then, the speakers restarted,
+   with the default flags (``--bgp=true``; no BGPPeer, so no BGP machinery is loaded: docs/speaker.md); idle CPU
+   of one speaker over 10 s with 3 members. Everything after the idle figures runs on the default flags.
 4. 10,000 Services and their EndpointSlices (IPv6 pool 2001:db8:100::/112), created with the speakers stopped;
    then the speakers' cold start (process start -> first flush, read from their logs), their RSS (at the first
    flush, 20 s later, once no Service moved for 10 s, and the peak), and a full resync: the L2Advertisement
@@ -52,6 +54,7 @@ SERVICES_N = int(os.environ.get("BENCH_SPEAKER_SERVICES", "10000"))
 VIP = "198.51.100.100"
 CLIENT_IP = "198.51.100.2"
 IDLE_CPU_SECONDS = 10.0
+DEFAULT_BGP = True  # the speaker's default --bgp, what the figures after the idle comparison run with
 
 # The prober, run with `ip netns exec <client> python -c`: ARP who-has VIP every 10 ms on eth0 (RFC 826), and one
 # line "<monotonic seconds> <sender MAC>" per reply whose sender protocol address is the VIP. CLOCK_MONOTONIC is
@@ -216,7 +219,7 @@ class Bench:
         except RuntimeError:
             pass
         departed = _departed_at(new, old.name, wall0 - 0.01)
-        self.sc.start_speaker(old)
+        self.sc.start_speaker(old, bgp=DEFAULT_BGP)
         return first_new - last_old, own, None if departed is None else departed - wall0, overlap
 
 
@@ -348,7 +351,7 @@ def _scale(b: Bench, sc: SpeakerCluster, count: int) -> None:
     print(f"  {count} Services + EndpointSlices created (status set) in {time.monotonic() - started:.1f} s")
     t0 = time.time()
     for node in nodes:
-        sc.start_speaker(node)
+        sc.start_speaker(node, bgp=DEFAULT_BGP)
 
     # The first "service has IP, announcing" of a speaker is logged right after its first flush's set_desired,
     # which comes after every Service was decided (the flush is queued behind the decisions).
@@ -423,13 +426,18 @@ def _run(api: TestAPIServer, lab: Lab, tmp: Path) -> None:
         sc.client.popen([sys.executable, "-u", "-c", PROBER, VIP, CLIENT_IP, "0.01"], stdout=out)
     probe = Probe(probe_out)
     b = Bench(sc, probe)
-    for node in b.nodes:
-        sc.start_speaker(node)
-    _wait(lambda: all(b.alive_peers(n) == 2 for n in b.nodes), 60, "three members")
-    time.sleep(3)
-    pids = [n.speaker.pid for n in b.nodes if n.speaker is not None]
-    rss = [_rss_mib(p) for p in pids]
-    print("  RSS idle (no Services)          : " + "  ".join(f"{r:6.1f}" for r in rss) + " MiB  (target <= 60 MB)")
+    pids: list[int] = []
+    for bgp, flags in ((False, "--bgp=false"), (DEFAULT_BGP, "default flags")):
+        for node in b.nodes:
+            sc.stop_speaker(node)
+        for node in b.nodes:
+            sc.start_speaker(node, bgp=bgp)
+        _wait(lambda: all(b.alive_peers(n) == 2 for n in b.nodes), 60, "three members")
+        time.sleep(3)
+        pids = [n.speaker.pid for n in b.nodes if n.speaker is not None]
+        rss = [_rss_mib(p) for p in pids]
+        label = f"RSS idle, {flags}"
+        print(f"  {label:<32}: " + "  ".join(f"{r:6.1f}" for r in rss) + " MiB  (target <= 60 MB = 57.2 MiB)")
     cpu0 = _cpu_seconds(pids[0])
     time.sleep(IDLE_CPU_SECONDS)
     cpu = (_cpu_seconds(pids[0]) - cpu0) / IDLE_CPU_SECONDS * 100

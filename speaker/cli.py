@@ -3,6 +3,10 @@ responder, the failure detector). Registered with the ``pymetallb`` command thro
 
 Capabilities: ``NET_RAW`` only (raw packet sockets for ARP/NDP/ICMP, multicast membership on them). Nothing here
 changes addresses, routes or links, so ``NET_ADMIN`` is not needed.
+
+BGP is built on first need: with ``--bgp=true`` the BGP and BFD modules are imported, the ``BgpAnnouncer`` built
+and the BFD thread started only when a BGPPeer first selects this node (``SpeakerController(bgp_factory=...)``);
+they stay for the life of the process, and the thread stops once, when the program stops.
 """
 
 from __future__ import annotations
@@ -88,32 +92,40 @@ async def wire_speaker(program: Program) -> None:
         on_event=on_l2_event,
     )
     membership = MembershipBridge.from_args(args, node=node, loop=loop, logger=log)
-    bgp: BgpAnnouncer | None = None
-    bfd: BfdManager[str] | None = None
+    bgp_factory: Callable[[], BgpAnnouncer] | None = None
+    # The BfdManager, once the first BGPPeer selecting this node made the controller build BGP; the "bfd" root
+    # waits for it, runs its thread and stops it on the way out.
+    bfd_built: asyncio.Future[BfdManager[str]] = loop.create_future()
     if args.bgp:
-        # Imported only here: a layer 2 only speaker (--bgp=false) does not carry the BGP and BFD modules.
-        from speaker.bfd.manager import BfdManager
-        from speaker.bgp_announcer import BgpAnnouncer
 
-        def report(peer: str, type_: str, reason: str, message: str) -> None:
-            obj = program.store.get(PEERS, f"{ns}/{peer}")
-            if obj is not None:
-                kind: EventType = "Warning" if type_ == "Warning" else "Normal"
-                recorder.post(obj, kind, reason, message)
+        def build_bgp() -> BgpAnnouncer:
+            # Imported only here: a speaker no BGPPeer selects (or --bgp=false) does not carry the BGP and BFD
+            # modules (1.6-1.8 MiB idle; docs/benchmarks.md).
+            from speaker.bfd.manager import BfdManager
+            from speaker.bgp_announcer import BgpAnnouncer
 
-        def bfd_changed(change: BfdChange[str]) -> None:  # the BFD thread
-            if bgp is not None:
+            def report(peer: str, type_: str, reason: str, message: str) -> None:
+                obj = program.store.get(PEERS, f"{ns}/{peer}")
+                if obj is not None:
+                    kind: EventType = "Warning" if type_ == "Warning" else "Normal"
+                    recorder.post(obj, kind, reason, message)
+
+            def bfd_changed(change: BfdChange[str]) -> None:  # the BFD thread
                 loop.call_soon_threadsafe(bgp.bfd_changed, change)
 
-        bfd = BfdManager(on_change=bfd_changed, logger=log)
-        bgp = BgpAnnouncer(
-            node=node,
-            registry=program.registry,
-            exact=program.exact,
-            report=report,
-            bfd=bfd,
-            request_sync=lambda: queue.add(SESSIONS),
-        )
+            bfd = BfdManager(on_change=bfd_changed, logger=log)
+            bgp = BgpAnnouncer(
+                node=node,
+                registry=program.registry,
+                exact=program.exact,
+                report=report,
+                bfd=bfd,
+                request_sync=lambda: queue.add(SESSIONS),
+            )
+            bfd_built.set_result(bfd)
+            return bgp
+
+        bgp_factory = build_bgp
     speaker = SpeakerController(
         program.store,
         queue,
@@ -131,7 +143,7 @@ async def wire_speaker(program: Program) -> None:
         registry=program.registry,
         exact=program.exact,
         members=membership.alive if membership is not None else (lambda: None),
-        bgp=bgp,
+        bgp_factory=bgp_factory,
         writes=writes,
         clock=loop.time,
         now=lambda: kube_time(program.clock.now()),
@@ -162,15 +174,16 @@ async def wire_speaker(program: Program) -> None:
         program.add_root("membership", membership.run())
         membership.register_metrics(program.registry)
 
-    if bfd is not None:
-        bfd_manager = bfd
+    if args.bgp:
 
         async def run_bfd() -> None:
-            bfd_manager.start()
+            # Cancelled here when no BGPPeer ever selected this node: no thread, nothing to stop.
+            bfd = await bfd_built
+            bfd.start()  # a BfdError (UDP 3784 taken) ends the program, as it did when BGP started with it
             try:
                 await asyncio.Event().wait()
             finally:
-                await loop.run_in_executor(None, bfd_manager.stop)
+                await loop.run_in_executor(None, bfd.stop)
 
         program.add_root("bfd", run_bfd())
 
@@ -290,7 +303,8 @@ def register(sub: Any) -> None:
         nargs="?",
         const=True,
         default=True,
-        help="run BGP sessions to the BGPPeers active on this node (default true; false: layer 2 only)",
+        help="run BGP sessions to the BGPPeers active on this node (default true: BGP loads when a BGPPeer first "
+        "selects this node; false: layer 2 only)",
     )
     add_membership_flags(p)
     p.set_defaults(handler=_main)

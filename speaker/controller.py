@@ -10,7 +10,8 @@ Level-triggered over the program's Store, on typed keys:
 * ``ServiceKey``: ``L2Election.decide`` and ``BGPSelection.decide`` for (this node, the Service, its
   EndpointSlices); a changed decision queues the flush (layer 2: ``FlushKey``; BGP: ``BgpFlushKey``) and the
   Service's status objects.
-* ``SessionsKey``: BGP sessions exactly for the peers active on this node (``speaker.bgp_announcer``).
+* ``SessionsKey``: BGP sessions exactly for the peers active on this node (``speaker.bgp_announcer``, built by
+  ``bgp_factory`` when a BGPPeer first selects this node, and kept from then on).
 * ``FlushKey``: the whole desired state (IP → interfaces) to the responder in one ``set_desired``; Events
   ``nodeAssigned`` (only when this node *starts* announcing, not on every pass as upstream #1682) and
   ``announceFailed``; gauge ``metallb_speaker_announced``; the failover histogram.
@@ -51,6 +52,7 @@ from crds.types import (
 )
 from reconciler.core.actuation import CONFIG_CONDITION, configuration_state_status
 from reconciler.core.announcing import Reason
+from reconciler.core.bgp import BGPSelection
 from reconciler.core.l2 import L2Decision, L2Election
 from reconciler.core.nodes import NodeView, endpoint_slice_view, node_view
 from reconciler.core.services import service_view
@@ -81,7 +83,7 @@ from speaker.resources import (
     STATES,
 )
 
-if TYPE_CHECKING:  # BGP's modules load only when --bgp is on (speaker/cli.py)
+if TYPE_CHECKING:  # BGP's modules load only when a BGPPeer selects this node (bgp_factory, speaker/cli.py)
     from speaker.bgp_announcer import BgpAnnouncer
 
 __all__ = [
@@ -310,6 +312,7 @@ class SpeakerController:
         exact: ExactCounters,
         members: Callable[[], frozenset[str] | None] = lambda: None,
         bgp: BgpAnnouncer | None = None,
+        bgp_factory: Callable[[], BgpAnnouncer] | None = None,
         writes: WorkQueue[Key] | None = None,
         clock: Callable[[], float],
         now: Callable[[], str] = _utc_now,
@@ -323,6 +326,8 @@ class SpeakerController:
         self.settings = settings
         self.members = members
         self.bgp = bgp
+        self._bgp_factory = bgp_factory
+        """Builds ``bgp`` on first need (``_start_bgp``): a speaker no BGPPeer selects carries no BGP machinery."""
         self.writes: WorkQueue[Key] = writes if writes is not None else queue
         """Where API writes go (status objects, ConfigurationState): a queue of its own in the program, so a
         failover's decisions and flush never wait behind thousands of writes (a cold start with 10,000 Services
@@ -495,6 +500,7 @@ class SpeakerController:
 
     def _rebuild(self) -> None:
         self._election = None
+        self._start_bgp()
         if self.bgp is not None and self.config is not None:
             self.bgp.rebuild(
                 self.config,
@@ -508,6 +514,26 @@ class SpeakerController:
         for name in list(self.decisions):
             if self.store.get(SERVICES, name) is None:
                 self.queue.add(ServiceKey(name))
+
+    def _start_bgp(self) -> None:
+        """Build the BGP machinery (``bgp_factory``) the first time a BGPPeer of the config selects this node
+        (the pure ``BGPSelection.active_peers``); it is kept for the life of the process, peers or not."""
+        if self.bgp is not None or self._bgp_factory is None or self.config is None or not self.config.peers:
+            return
+        selection = BGPSelection(
+            self.config,
+            self._nodes(),
+            ignore_exclude_lb=self.settings.ignore_exclude_lb,
+            lb_class=self.settings.lb_class,
+        )
+        peers = selection.active_peers(self.settings.node)
+        if not peers:
+            return
+        self.bgp = self._bgp_factory()
+        self._bgp_factory = None
+        self.log.info(
+            "a BGPPeer selects this node: BGP started", extra={"op": "bgp", "event": "bgpStarted", "peers": list(peers)}
+        )
 
     def election(self) -> L2Election | None:
         if self.config is None:

@@ -50,6 +50,7 @@ def _cluster_with_router(
     bird_extra: str = "",
     start: bool = True,
     v6: bool = False,
+    with_peer: bool = True,
 ) -> Bird:
     """Nodes, a BIRD router at ``ROUTER`` (and ``ROUTER6``) peering with each, the pool, one BGPPeer ``tor``
     (``peer`` adds to or overrides its spec) and the BGPAdvertisement ``tagged``; speakers started."""
@@ -62,7 +63,8 @@ def _cluster_with_router(
     ]
     bird = Bird(router, asn=ROUTER_ASN, neighbors=neighbors, extra=bird_extra)
     sc.pool("bgp", "198.51.100.200-198.51.100.210", "2001:db8::200-2001:db8::210")
-    _peer(sc, "tor", **(peer or {}))
+    if with_peer:
+        _peer(sc, "tor", **(peer or {}))
     sc.apply(
         {
             "apiVersion": "metallb.io/v1beta1",
@@ -223,6 +225,39 @@ def test_bfd_drops_a_frozen_speaker_long_before_the_hold_time_and_metrics_show_b
         assert "BFD session down" in info, info
     finally:
         sc.stop_speaker(victim, signal.SIGCONT, wait=False)
+
+
+def test_a_speaker_started_without_peers_starts_bgp_and_bfd_when_the_first_peer_selects_it(sc: SpeakerCluster) -> None:
+    sc.apply(
+        {
+            "apiVersion": "metallb.io/v1beta1",
+            "kind": "BFDProfile",
+            "metadata": {"name": "fast", "namespace": sc.ns},
+            "spec": {"receiveInterval": 100, "transmitInterval": 100, "detectMultiplier": 3},
+        }
+    )
+    bird = _cluster_with_router(sc, nodes=(1,), with_peer=False, neighbor="hold time 9; bfd on;", bird_extra=BFD_ROUTER)
+    (node,) = sc.nodes.values()
+
+    def bfd_port_open() -> str:
+        return node.host.run("ss", "-Huan", "sport = :3784").stdout.strip()
+
+    sc.service("web", VIP, endpoints_on=[node.name])
+    eventually(lambda: _metrics(node).get("metallb_k8s_client_config_loaded_bool") == 1, what="the config loaded")
+    time.sleep(1)
+    started = [e for e in sc.events_of(node) if e.get("event") == "bgpStarted"]
+    assert started == [], "no BGPPeer: no BGP machinery"
+    assert not any(k.startswith(("metallb_bgp_", "metallb_bfd_")) for k in _metrics(node))
+    assert bfd_port_open() == "", "no BFD thread: UDP 3784 is not bound"
+
+    _peer(sc, "tor", bfdProfile="fast")
+    eventually(lambda: _next_hops(bird, f"{VIP}/32") == {node.ip4}, timeout=60, what="the route at the router")
+    eventually(lambda: bird.cli("show", "bfd", "sessions").count(" Up ") == 1, timeout=30, what="the BFD session Up")
+    assert _metrics(node)[f'metallb_bfd_session_up{{peer="{ROUTER}"}}'] == 1
+    assert bfd_port_open() != ""
+    assert len([e for e in sc.events_of(node) if e.get("event") == "bgpStarted"]) == 1
+    assert node.log is not None
+    assert sc.stop_speaker(node, signal.SIGTERM) == 0, node.log.read_text()[-3000:]
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "sigkill"])

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -119,6 +120,7 @@ class World:
         members: frozenset[str] | None = None,
         missing: frozenset[Any] = frozenset(),
         bgp: BgpAnnouncer | None = None,
+        bgp_factory: Callable[[], BgpAnnouncer] | None = None,
     ):
         self.store = Store()
         self.store.add_index(ENDPOINTSLICES, "service", slice_service_key)
@@ -147,6 +149,7 @@ class World:
             exact=self.exact,
             members=lambda: self.members,
             bgp=bgp,
+            bgp_factory=bgp_factory,
             clock=lambda: 10.0,
             now=lambda: "T",
         )
@@ -551,6 +554,114 @@ async def test_a_bgp_service_change_reaches_the_session_as_that_change_alone() -
     assert w.sample("metallb_speaker_announced", service="default/web", protocol="bgp", node="a", ip=VIP) is None
     assert session.whole_tables == whole_tables, "no whole table for one Service"
     assert len(w.responder.calls) == responder_calls, "a BGP-only change leaves the layer 2 responder alone"
+
+
+def bgp_peer(name: str, **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "metallb.io/v1beta2",
+        "kind": "BGPPeer",
+        "metadata": {"name": name, "namespace": NS, "resourceVersion": "1"},
+        "spec": {"myASN": 64512, "peerASN": 64513, "peerAddress": "192.0.2.9", **spec},
+    }
+
+
+class LazyBgp:
+    """A ``bgp_factory`` that counts its calls and builds a BgpAnnouncer over fake sessions."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.sessions: list[FakeBgpSession] = []
+
+    def __call__(self) -> BgpAnnouncer:
+        self.calls += 1
+
+        def session(settings: PeerSettings, on_event: Any) -> BgpSession:
+            self.sessions.append(FakeBgpSession(settings, on_event))
+            return self.sessions[-1]  # type: ignore[return-value]
+
+        return BgpAnnouncer(
+            node="a",
+            registry=CollectorRegistry(),
+            exact=ExactCounters(),
+            report=lambda *a: None,
+            session_factory=session,
+        )
+
+
+def lazy_bgp_world() -> tuple[World, LazyBgp]:
+    """Node ``a`` with BGP enabled but unbuilt: a BGPAdvertisement, no BGPPeer, Service ``web`` served on ``a``."""
+    factory = LazyBgp()
+    w = World("a", bgp_factory=factory)
+    meta = {"namespace": NS, "resourceVersion": "1"}
+    w.store.replace(ADVERTISEMENTS_L2, [], "2")
+    w.store.replace(
+        ADVERTISEMENTS_BGP,
+        [{"apiVersion": "metallb.io/v1beta1", "kind": "BGPAdvertisement", "metadata": {"name": "b", **meta}}],
+        "2",
+    )
+    w.store.apply(SERVICES, "ADDED", service("web", VIP))
+    w.store.apply(ENDPOINTSLICES, "ADDED", endpoints("web", "a"))
+    return w, factory
+
+
+async def test_bgp_is_built_only_when_a_peer_selects_this_node_and_then_kept() -> None:
+    w, factory = lazy_bgp_world()
+    await w.start()
+    assert factory.calls == 0 and w.speaker.bgp is None, "a config without BGPPeers builds no BGP machinery"
+    assert w.sample("metallb_speaker_announced", service="default/web", protocol="bgp", node="a", ip=VIP) is None
+
+    w.store.apply(NODES, "MODIFIED", node("b", rack="r2"))
+    w.store.apply(PEERS, "ADDED", bgp_peer("elsewhere", nodeSelectors=[{"matchLabels": {"rack": "r2"}}]))
+    await w.drain()
+    assert factory.calls == 0, "a BGPPeer for another node only"
+
+    w.store.apply(PEERS, "ADDED", bgp_peer("tor"))
+    await w.drain()
+    assert factory.calls == 1
+    announcer = w.speaker.bgp
+    assert announcer is not None and sorted(announcer.peers) == ["tor"]
+    (session,) = factory.sessions
+    assert session.table == {ipaddress.ip_network(f"{VIP}/32"): RouteAttrs()}
+    assert w.sample("metallb_speaker_announced", service="default/web", protocol="bgp", node="a", ip=VIP) == 1
+
+    # Kept for the life of the process: the peers going and coming back close and open sessions, nothing more.
+    w.store.apply(PEERS, "DELETED", bgp_peer("tor"))
+    await w.drain()
+    assert w.speaker.bgp is announcer and announcer.peers == {}
+    w.store.apply(PEERS, "ADDED", bgp_peer("tor"))
+    await w.drain()
+    assert factory.calls == 1 and w.speaker.bgp is announcer and sorted(announcer.peers) == ["tor"]
+    assert len(factory.sessions) == 2 and factory.sessions[-1].table == session.table
+
+
+async def test_a_node_relabelled_into_a_peers_selectors_builds_bgp() -> None:
+    w, factory = lazy_bgp_world()
+    w.store.apply(PEERS, "ADDED", bgp_peer("tor", nodeSelectors=[{"matchLabels": {"rack": "r1"}}]))
+    await w.start()
+    assert factory.calls == 0, "the BGPPeer selects no node yet"
+    w.store.apply(NODES, "MODIFIED", node("a", rack="r1"))
+    await w.drain()
+    assert factory.calls == 1
+    (session,) = factory.sessions
+    assert session.table == {ipaddress.ip_network(f"{VIP}/32"): RouteAttrs()}
+
+
+async def test_withdraw_all_closes_the_sessions_of_a_lazily_built_bgp_and_is_fine_without_one() -> None:
+    w, factory = lazy_bgp_world()
+    await w.start()
+    await w.speaker.withdraw_all()  # nothing built: nothing to close
+    assert factory.calls == 0
+    w.store.apply(PEERS, "ADDED", bgp_peer("tor", enableGracefulRestart=True))
+    await w.drain()
+    (session,) = factory.sessions
+    closed: list[bool] = []
+
+    async def close(*, keep_routes: bool = False) -> None:
+        closed.append(keep_routes)
+
+    session.close = close  # type: ignore[method-assign]
+    await w.speaker.withdraw_all()
+    assert closed == [True], "graceful restart: the router keeps the routes while the speaker restarts"
 
 
 def test_compact_slices_share_equal_endpoints_but_never_unequal_ones() -> None:
