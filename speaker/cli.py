@@ -25,6 +25,7 @@ from reconciler.runtime.clock import kube_time
 from reconciler.runtime.compact import strip_bookkeeping
 from reconciler.runtime.controller import run_workers
 from reconciler.runtime.events import EventRecorder, EventType
+from reconciler.runtime.heap import HeapSettler
 from reconciler.runtime.program import (
     EXIT_USAGE,
     Program,
@@ -69,6 +70,10 @@ async def wire_speaker(program: Program) -> None:
     ns = args.namespace
     exclude = load_exclusions(args.excludel2_path)
     loop = asyncio.get_running_loop()
+    # No full garbage collections while the initial lists load, then the loaded heap frozen: with 10,000 Services
+    # one full collection held the GIL ~95 ms, long enough to stall the failure detector (runtime/heap.py).
+    heap = HeapSettler()
+    heap.start()
     queue: WorkQueue[Key] = WorkQueue(name="speaker", clock=program.clock)
     # API writes (status objects, ConfigurationState, Events) have their own queue and worker: decisions and the
     # responder never wait behind them.
@@ -193,6 +198,7 @@ async def wire_speaker(program: Program) -> None:
 
     async def work() -> None:
         await store.wait_synced(SERVICES, ENDPOINTSLICES, NODES, SECRETS, *CONFIG_KINDS)
+        heap.settle()
         queue.add(CONFIG)
         writes.add(STATE)
         await asyncio.gather(

@@ -31,6 +31,7 @@ import contextlib
 import datetime
 import logging
 import os
+import sys
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address, ip_address
@@ -714,7 +715,11 @@ class SpeakerController:
                 },
             )
             self._event(
-                obj, "Normal", "nodeAssigned", f'announcing from node "{self.settings.node}" with protocol "{protocol}"'
+                obj,
+                "Normal",
+                "nodeAssigned",
+                # One string for all: the recorder keeps each Event's message in its cache (thousands at a cold start).
+                sys.intern(f'announcing from node "{self.settings.node}" with protocol "{protocol}"'),
             )
 
     def _event(self, obj: dict[str, Any], type_: EventType, reason: str, message: str) -> None:
