@@ -243,12 +243,6 @@ def _labels(obj: Any) -> Any:
     return ((obj or {}).get("metadata") or {}).get("labels")
 
 
-def _identity_only(obj: dict[str, Any]) -> dict[str, Any]:
-    """A status object as a sweep reads it: name and labels (a page at a time, none kept)."""
-    md = obj.get("metadata") or {}
-    return {"metadata": {"name": md.get("name"), "labels": md.get("labels")}}
-
-
 def _to_address(family: int, value: int) -> IPAddress:
     return ip_address(format_ip(family, value))
 
@@ -863,16 +857,25 @@ class SpeakerController:
                 return
             selector = f"{LABEL_NODE} in ({','.join(gone)})"
         self._unswept = set()
-        found, _ = await self.client.list(
-            L2_STATUSES, self.settings.namespace, label_selector=selector, transform=_identity_only
-        )
-        for obj in found:
+        skip: dict[str, Any] = {}
+
+        def left_here(obj: dict[str, Any]) -> dict[str, Any]:
+            # Decided as each page arrives: the first sweep reads every other node's objects (thousands), and a
+            # list of them all, however small each, was megabytes at the speaker's peak.
             labels = _labels(obj) or {}
             owner = labels.get(LABEL_NODE)
             name = f"{labels.get(LABEL_SERVICE_NAMESPACE)}/{labels.get(LABEL_SERVICE_NAME)}"
             if owner and owner != me and owner not in members and self._claiming(name) is not None:
+                return {"name": obj["metadata"]["name"]}
+            return skip
+
+        found, _ = await self.client.list(
+            L2_STATUSES, self.settings.namespace, label_selector=selector, transform=left_here
+        )
+        for obj in found:
+            if obj is not skip:
                 with contextlib.suppress(NotFound):
-                    await self.client.delete(L2_STATUSES, obj["metadata"]["name"], self.settings.namespace)
+                    await self.client.delete(L2_STATUSES, obj["name"], self.settings.namespace)
 
     def stop_answering(self) -> None:
         """Stop answering ARP/NDP at once (the first step of a graceful stop, before the leave is announced)."""
