@@ -848,6 +848,8 @@ class SpeakerController:
         if members is None:
             return
         me = self.settings.node
+        gone: list[str] = []
+        first = self._unswept is None
         if self._unswept is None:
             selector = f"{LABEL_NODE}!={me}"
         else:
@@ -869,9 +871,14 @@ class SpeakerController:
                 return {"name": obj["metadata"]["name"]}
             return skip
 
-        found, _ = await self.client.list(
-            L2_STATUSES, self.settings.namespace, label_selector=selector, transform=left_here
-        )
+        try:
+            found, _ = await self.client.list(
+                L2_STATUSES, self.settings.namespace, label_selector=selector, transform=left_here
+            )
+        except Exception:
+            # Still to sweep when the key is retried (deaths declared meanwhile are in the set already).
+            self._unswept = None if first else self._unswept | set(gone)
+            raise
         for obj in found:
             if obj is not skip:
                 with contextlib.suppress(NotFound):

@@ -18,6 +18,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from reconciler.core.l2 import election_order
 from reconciler.runtime.clock import FakeClock
+from reconciler.runtime.errors import Unavailable
 from reconciler.runtime.metrics import ExactCounters
 from reconciler.runtime.resources import ENDPOINTSLICES, NODES, SECRETS, SERVICES
 from reconciler.runtime.store import Store
@@ -26,7 +27,16 @@ from speaker.bgp.routes import Prefix, RouteAttrs
 from speaker.bgp.session import BgpSession
 from speaker.bgp.settings import PeerSettings
 from speaker.bgp_announcer import BgpAnnouncer
-from speaker.controller import CLAIM_LOOK_SECONDS, CLAIM_SECONDS, CONFIG, FLUSH, Key, SpeakerController, SpeakerSettings
+from speaker.controller import (
+    CLAIM_LOOK_SECONDS,
+    CLAIM_SECONDS,
+    CONFIG,
+    FLUSH,
+    SWEEP,
+    Key,
+    SpeakerController,
+    SpeakerSettings,
+)
 from speaker.resources import (
     ADVERTISEMENTS_BGP,
     ADVERTISEMENTS_L2,
@@ -263,6 +273,32 @@ async def test_the_new_owner_deletes_the_status_a_dead_node_left_and_keeps_a_liv
     assert sorted(l2_statuses(w).values()) == sorted([first, second])
     assert "l2-x" in l2_statuses(w), "a Service this node does not announce: not its status to clear"
     assert f"l2-{first}" not in l2_statuses(w)
+
+
+async def test_a_sweep_the_api_failed_is_done_when_retried() -> None:
+    first, second = election_order(("a", "b"), VIP, {})
+    w = World(second, members=frozenset({"a", "b"}))
+    w.store.apply(SERVICES, "ADDED", service("web", VIP))
+    w.store.apply(ENDPOINTSLICES, "ADDED", endpoints("web", "a", "b"))
+    w.api.put(L2_STATUSES, l2_status_of(first))
+    await w.start()
+    real_list, failed = w.api.list, []
+
+    async def list_down_once(*args: Any, **kwargs: Any) -> Any:
+        if not failed:
+            failed.append(True)
+            raise Unavailable(0, "ConnectionError", "apiserver down")
+        return await real_list(*args, **kwargs)
+
+    w.api.list = list_down_once  # type: ignore[method-assign]
+    w.members = frozenset({second})
+    w.speaker.members_changed(frozenset({first}), at=10.0)
+    with pytest.raises(Unavailable):
+        await w.drain()
+    assert f"l2-{first}" in l2_statuses(w)
+    w.queue.add(SWEEP)  # the work queue retries a failed key
+    await w.drain()
+    assert list(l2_statuses(w).values()) == [second]
 
 
 async def test_the_first_sweep_clears_what_a_node_gone_before_the_start_left() -> None:
