@@ -421,7 +421,8 @@ async def test_a_duplicate_heard_before_the_claimant_died_does_not_leave_the_ip_
     assert w.desired() == {ipaddress.ip_address(VIP): None}
 
 
-async def test_a_node_that_yielded_to_a_claimant_decides_again_when_the_claim_lapses() -> None:
+async def partitioned_second_on_a_clock() -> tuple[str, World, FakeClock]:
+    """Node ``second`` in the VIP's order, announcing ``web`` alone (it cannot see ``first``), on a fake clock."""
     first, second = election_order(("a", "b"), VIP, {})
     w = World(second, members=frozenset({second}))
     clock = FakeClock(10.0)
@@ -430,42 +431,54 @@ async def test_a_node_that_yielded_to_a_claimant_decides_again_when_the_claim_la
     w.store.apply(SERVICES, "ADDED", service("web", VIP))
     w.store.apply(ENDPOINTSLICES, "ADDED", endpoints("web", "a", "b"))
     await w.start()
+    return first, w, clock
+
+
+async def advance(w: World, clock: FakeClock, seconds: float) -> None:
+    """Let ``seconds`` pass for the queue's delayed keys, then run what became due."""
+    await clock.wait_sleepers()
+    clock.advance(seconds)
+    for _ in range(10):
+        await asyncio.sleep(0)
+    await w.drain()
+
+
+async def test_a_node_that_yielded_to_a_claimant_decides_again_when_the_claim_lapses() -> None:
+    first, w, clock = await partitioned_second_on_a_clock()
     w.api.put(L2_STATUSES, l2_status_of(first))
     w.speaker.duplicate_seen(ipaddress.ip_address(VIP), "eth0", bytes.fromhex("020000000001"))
     await w.drain()
     assert w.desired() == {}, "yields to the claimant (a partition: it is alive on the LAN)"
     # The claimant falls silent (it crashed while partitioned): no other change comes, yet the IP is answered.
-    await clock.wait_sleepers()
-    clock.advance(CLAIM_SECONDS + 1)
-    for _ in range(10):
-        await asyncio.sleep(0)
-    await w.drain()
+    await advance(w, clock, CLAIM_SECONDS + 1)
     assert w.desired() == {ipaddress.ip_address(VIP): None}
 
 
 async def test_a_claimant_whose_status_object_comes_late_is_still_yielded_to() -> None:
-    first, second = election_order(("a", "b"), VIP, {})
-    w = World(second, members=frozenset({second}))
-    clock = FakeClock(10.0)
-    w.queue.clock = clock
-    w.speaker.clock = clock.monotonic
-    w.store.apply(SERVICES, "ADDED", service("web", VIP))
-    w.store.apply(ENDPOINTSLICES, "ADDED", endpoints("web", "a", "b"))
-    await w.start()
+    first, w, clock = await partitioned_second_on_a_clock()
     # Heard on the wire before ``first`` has (again) written its status object: nobody to yield to yet.
     w.speaker.duplicate_seen(ipaddress.ip_address(VIP), "eth0", bytes.fromhex("020000000001"))
     await w.drain()
     assert w.desired() == {ipaddress.ip_address(VIP): None}
     assert w.responder.retriggered == [ipaddress.ip_address(VIP)], "keeps it for now, and says so on the wire"
     w.api.put(L2_STATUSES, l2_status_of(first))
-    await clock.wait_sleepers()
-    clock.advance(CLAIM_LOOK_SECONDS)
-    for _ in range(10):
-        await asyncio.sleep(0)
-    await w.drain()
+    await advance(w, clock, CLAIM_LOOK_SECONDS)
     assert w.desired() == {}, "the second look finds the claimant, which sorts first"
     warnings = [e for e in w.recorder.events if e[2] == "duplicateAnnouncer"]
     assert len(warnings) == 1, "one Warning Event per duplicate, not one per look"
+
+
+def bgp_advertisement_only(w: World) -> dict[str, str]:
+    """Config of BGP mode only: no L2Advertisement, one BGPAdvertisement for every pool; returns the metadata
+    the test's other objects may reuse."""
+    meta = {"namespace": NS, "resourceVersion": "1"}
+    w.store.replace(ADVERTISEMENTS_L2, [], "2")
+    w.store.replace(
+        ADVERTISEMENTS_BGP,
+        [{"apiVersion": "metallb.io/v1beta1", "kind": "BGPAdvertisement", "metadata": {"name": "b", **meta}}],
+        "2",
+    )
+    return meta
 
 
 async def test_the_flush_coalesces_many_decisions_into_one_set_desired() -> None:
@@ -541,13 +554,7 @@ def bgp_world() -> tuple[World, list[FakeBgpSession]]:
         node="a", registry=CollectorRegistry(), exact=ExactCounters(), report=lambda *a: None, session_factory=factory
     )
     w = World("a", bgp=announcer)
-    meta = {"namespace": NS, "resourceVersion": "1"}
-    w.store.replace(ADVERTISEMENTS_L2, [], "2")
-    w.store.replace(
-        ADVERTISEMENTS_BGP,
-        [{"apiVersion": "metallb.io/v1beta1", "kind": "BGPAdvertisement", "metadata": {"name": "b", **meta}}],
-        "2",
-    )
+    meta = bgp_advertisement_only(w)
     peer_spec = {"myASN": 64512, "peerASN": 64513, "peerAddress": "192.0.2.9"}
     w.store.replace(
         PEERS,
@@ -628,13 +635,7 @@ def lazy_bgp_world() -> tuple[World, LazyBgp]:
     """Node ``a`` with BGP enabled but unbuilt: a BGPAdvertisement, no BGPPeer, Service ``web`` served on ``a``."""
     factory = LazyBgp()
     w = World("a", bgp_factory=factory)
-    meta = {"namespace": NS, "resourceVersion": "1"}
-    w.store.replace(ADVERTISEMENTS_L2, [], "2")
-    w.store.replace(
-        ADVERTISEMENTS_BGP,
-        [{"apiVersion": "metallb.io/v1beta1", "kind": "BGPAdvertisement", "metadata": {"name": "b", **meta}}],
-        "2",
-    )
+    bgp_advertisement_only(w)
     w.store.apply(SERVICES, "ADDED", service("web", VIP))
     w.store.apply(ENDPOINTSLICES, "ADDED", endpoints("web", "a"))
     return w, factory
