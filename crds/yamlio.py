@@ -26,15 +26,14 @@ Promises:
 
 from __future__ import annotations
 
-import gc
 import re
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from .gcpause import collector_paused
 from .text import go_quote
 
 __all__ = ["HAVE_LIBYAML", "GoYAMLLoader", "dump", "load", "load_all"]
@@ -575,23 +574,6 @@ def _regular_load_all(text: str) -> list[Any] | None:
         return None
 
 
-@contextmanager
-def _no_gc() -> Iterator[None]:
-    """Pause the cyclic garbage collector while a document is built.
-
-    Building makes millions of small containers and frees none; each young-generation pass would scan
-    them again, which made a 10 MB export three times slower to read. The nodes and data form no
-    cycles, so reference counting frees everything as before.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
 # Where libyaml's scanner (and Go's yaml.v2, a port of it) accepts what PyYAML's refuses, as found by the
 # generated tests: a tab as white space after a flow collection or a key; a byte-order mark inside the
 # text; a ``!`` starting a tag in odd places (``[!,int 1]``); a comment right after a block scalar header
@@ -619,33 +601,33 @@ def load_all(text: str) -> list[Any]:
 
     Raises ``yaml.YAMLError`` with the reference reader's message and position.
     """
-    with _no_gc():
+    with collector_paused():
         regular = _regular_load_all(text)
     if regular is not None:
         return regular
     if HAVE_LIBYAML and _libyaml_reads_as_reference(text):
         try:
-            with _no_gc():
+            with collector_paused():
                 return list(yaml.load_all(text, Loader=_FastGoLoader))
         except yaml.YAMLError:
             pass  # re-read with the reference, for its exact message (or its result, should libyaml be stricter)
-    with _no_gc():
+    with collector_paused():
         return list(yaml.load_all(text, Loader=GoYAMLLoader))
 
 
 def load(text: str) -> Any:
     """The single document in ``text``, exactly as ``yaml.load(text, GoYAMLLoader)`` reads it."""
-    with _no_gc():
+    with collector_paused():
         regular = _regular_load_all(text)
     if regular is not None and len(regular) <= 1:  # two documents: the reference's error
         return regular[0] if regular else None
     if HAVE_LIBYAML and _libyaml_reads_as_reference(text):
         try:
-            with _no_gc():
+            with collector_paused():
                 return yaml.load(text, Loader=_FastGoLoader)
         except yaml.YAMLError:
             pass
-    with _no_gc():
+    with collector_paused():
         return yaml.load(text, Loader=GoYAMLLoader)
 
 

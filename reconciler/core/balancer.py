@@ -9,12 +9,12 @@ addresses claim them before any Service gets a new one, so a restart never moves
 from __future__ import annotations
 
 import contextlib
-import gc
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
 from crds.config import Config
+from crds.gcpause import collector_paused
 from reconciler.core.allocator import IP, Allocation, AllocationError, Allocator, ServiceRequest, format_ips
 from reconciler.core.services import ServiceView
 
@@ -181,13 +181,8 @@ def allocate_all(
     # Converging makes about ten small objects per Service and frees none of them until the end; the cyclic
     # collector would rescan them again and again (two fifths of the time at 100,000 Services). They form no
     # cycles, so reference counting frees them as before; the collector runs again afterwards.
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with collector_paused():
         return _allocate_all(config, views, lb_class, namespaces)
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def _allocate_all(

@@ -13,7 +13,9 @@ from speaker.bgp.keepalive import Keepalive
 from speaker.bgp.message import Message, decode_body, encode_message
 from speaker.bgp.notification import Notification
 from speaker.bgp.open import Capability, ExtendedMessage, FourOctetAs, GracefulRestart, Multiprotocol, Open
+from speaker.bgp.session import BgpSession
 from speaker.bgp.settings import PeerSettings
+from speaker.bgp.update import Update
 
 
 @dataclass
@@ -88,6 +90,21 @@ class FakePeer:
                 msg = await self.received.get()
                 if isinstance(msg, kind):
                     return msg
+
+    def updates(self) -> list[Update]:
+        """The UPDATE messages received and not yet taken (other messages are dropped)."""
+        out = []
+        while not self.received.empty():
+            msg = self.received.get_nowait()
+            if isinstance(msg, Update):
+                out.append(msg)
+        return out
+
+    async def updates_once_synced(self, session: BgpSession) -> list[Update]:
+        """The UPDATEs ``session`` sent until its table is on the wire (plus 50 ms for them to arrive)."""
+        await asyncio.wait_for(session.wait_synced(), 10)
+        await asyncio.sleep(0.05)
+        return self.updates()
 
     async def close(self) -> None:
         if self.writer is not None:

@@ -6,7 +6,6 @@ import asyncio
 import concurrent.futures
 import ipaddress
 import struct
-from collections.abc import AsyncIterator
 
 import pytest
 from fake_peer import FakePeer, notification_or_none
@@ -30,13 +29,6 @@ pytestmark = pytest.mark.anyio
 V4 = ipaddress.IPv4Network
 
 
-@pytest.fixture
-async def peer() -> AsyncIterator[FakePeer]:
-    p = await FakePeer().start()
-    yield p
-    await p.close()
-
-
 class Events(list[SessionEvent]):
     async def wait(self, kind: EventKind, timeout: float = 10.0) -> SessionEvent:
         async with asyncio.timeout(timeout):
@@ -47,29 +39,18 @@ class Events(list[SessionEvent]):
                 await asyncio.sleep(0.005)
 
 
-async def _updates_until_synced(peer: FakePeer, session: BgpSession) -> list[Update]:
-    await asyncio.wait_for(session.wait_synced(), 10)
-    await asyncio.sleep(0.05)
-    out = []
-    while not peer.received.empty():
-        msg = peer.received.get_nowait()
-        if isinstance(msg, Update):
-            out.append(msg)
-    return out
-
-
 async def test_table_end_of_rib_then_only_differences(peer: FakePeer) -> None:
     events = Events()
     async with BgpSession(peer.settings(), on_event=events.append) as session:
         session.set_desired({V4("203.0.113.1/32"): RouteAttrs(), V4("203.0.113.2/32"): RouteAttrs()})
-        first = await _updates_until_synced(peer, session)
+        first = await peer.updates_once_synced(session)
         assert {p for u in first for p in u.nlri} == {V4("203.0.113.1/32"), V4("203.0.113.2/32")}
         assert len([u for u in first if u.nlri]) == 1, "two prefixes with equal attributes share one UPDATE"
         assert {u.end_of_rib_afi for u in first} >= {1, 2}, "End-of-RIB for IPv4 and IPv6"
         assert session.state == SessionState.ESTABLISHED and session.stats.up
 
         session.set_desired({V4("203.0.113.1/32"): RouteAttrs(communities=frozenset({64512 << 16 | 7}))})
-        second = await _updates_until_synced(peer, session)
+        second = await peer.updates_once_synced(session)
         assert [u.withdrawn for u in second if u.withdrawn] == [(V4("203.0.113.2/32"),)]
         changed = [u for u in second if u.nlri]
         assert [u.nlri for u in changed] == [(V4("203.0.113.1/32"),)]
@@ -101,7 +82,7 @@ async def test_packs_thousands_of_prefixes_in_few_updates(peer: FakePeer) -> Non
     routes |= {V4((0x0A000000 + i, 32)): RouteAttrs() for i in range(3000)}
     async with BgpSession(peer.settings(), on_event=lambda e: None) as session:
         session.set_desired(routes)
-        updates = await _updates_until_synced(peer, session)
+        updates = await peer.updates_once_synced(session)
     announced = [p for u in updates for p in u.nlri]
     assert sorted(announced) == sorted(routes)
     assert len([u for u in updates if u.nlri]) <= 5, "3512 /32s fit in five 4096-octet UPDATEs"
@@ -184,7 +165,7 @@ async def test_four_octet_asn_to_a_two_octet_peer_uses_as_trans(peer: FakePeer) 
 async def test_route_refresh_resends_the_family(peer: FakePeer) -> None:
     async with BgpSession(peer.settings(), on_event=lambda e: None) as session:
         session.set_desired({V4("203.0.113.1/32"): RouteAttrs()})
-        await _updates_until_synced(peer, session)
+        await peer.updates_once_synced(session)
         peer.send(encode_message(RouteRefresh(1, 1)))
         update = await peer.next(Update)
         assert update.nlri == (V4("203.0.113.1/32"),)  # type: ignore[union-attr]
@@ -194,7 +175,7 @@ async def test_reconnects_and_readvertises_after_the_peer_drops(peer: FakePeer) 
     events = Events()
     async with BgpSession(peer.settings(), on_event=events.append) as session:
         session.set_desired({V4("203.0.113.1/32"): RouteAttrs()})
-        await _updates_until_synced(peer, session)
+        await peer.updates_once_synced(session)
         assert peer.writer is not None
         peer.writer.transport.abort()
         await events.wait(EventKind.DOWN)
@@ -261,9 +242,9 @@ async def test_ipv6_routes_go_in_mp_reach(peer: FakePeer) -> None:
     net6 = ipaddress.IPv6Network("2001:db8:100::/64")
     async with BgpSession(peer.settings(), on_event=lambda e: None) as session:
         session.set_desired({net6: RouteAttrs()})
-        updates = await _updates_until_synced(peer, session)
+        updates = await peer.updates_once_synced(session)
         session.set_desired({})
-        withdrawn = await _updates_until_synced(peer, session)
+        withdrawn = await peer.updates_once_synced(session)
     reach = [a for u in updates for a in u.attributes if a.__class__.__name__ == "MpReach"]
     assert reach and reach[0].nlri == (net6,)  # type: ignore[union-attr]
     # IPv6 over an IPv4 session: the next hop is our IPv4-mapped address.

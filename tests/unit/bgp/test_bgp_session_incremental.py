@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import ipaddress
-from collections.abc import AsyncIterator
 
 import pytest
 from fake_peer import FakePeer
@@ -25,28 +24,6 @@ pytestmark = pytest.mark.anyio
 V4 = ipaddress.IPv4Network
 V6 = ipaddress.IPv6Network
 Rib = dict[Prefix, frozenset[int]]
-
-
-@pytest.fixture
-async def peer() -> AsyncIterator[FakePeer]:
-    p = await FakePeer().start()
-    yield p
-    await p.close()
-
-
-def _drain(peer: FakePeer) -> list[Update]:
-    out = []
-    while not peer.received.empty():
-        msg = peer.received.get_nowait()
-        if isinstance(msg, Update):
-            out.append(msg)
-    return out
-
-
-async def _synced_updates(peer: FakePeer, session: BgpSession) -> list[Update]:
-    await asyncio.wait_for(session.wait_synced(), 10)
-    await asyncio.sleep(0.05)
-    return _drain(peer)
 
 
 def _apply(rib: Rib, updates: list[Update]) -> None:
@@ -73,18 +50,18 @@ TABLE = {V4((0x0A000000 + i, 32)): RouteAttrs() for i in range(1000)}
 async def test_update_sends_exactly_the_changed_prefixes(peer: FakePeer) -> None:
     async with BgpSession(peer.settings(), on_event=lambda e: None) as session:
         session.set_desired(TABLE)
-        await _synced_updates(peer, session)
+        await peer.updates_once_synced(session)
         added, gone = V4("203.0.113.7/32"), V4("10.0.0.5/32")
         session.update({added: RouteAttrs(), gone: None, V4("203.0.113.99/32"): None})
-        updates = await _synced_updates(peer, session)
+        updates = await peer.updates_once_synced(session)
         assert [(u.withdrawn, u.nlri) for u in updates] == [((gone,), ()), ((), (added,))]
         assert session.stats.announced == session.stats.pending == 1000
 
         # Same attributes again: nothing to send. New attributes: one UPDATE for that prefix.
         session.update({added: RouteAttrs()})
-        assert await _synced_updates(peer, session) == []
+        assert await peer.updates_once_synced(session) == []
         session.update({added: RouteAttrs(communities=frozenset({64512 << 16 | 9}))})
-        (changed,) = await _synced_updates(peer, session)
+        (changed,) = await peer.updates_once_synced(session)
         assert changed.nlri == (added,) and changed.attribute(Communities) == Communities((64512 << 16 | 9,))
 
 
@@ -93,17 +70,17 @@ async def test_reconnect_after_updates_resends_the_whole_current_table(peer: Fak
     a, b, c = V4("203.0.113.1/32"), V4("203.0.113.2/32"), V6("2001:db8::/64")
     async with BgpSession(peer.settings(), on_event=events.append) as session:
         session.set_desired({a: RouteAttrs()})
-        await _synced_updates(peer, session)
+        await peer.updates_once_synced(session)
         session.update({b: RouteAttrs(), a: None})
         session.update({c: RouteAttrs()})
-        await _synced_updates(peer, session)
+        await peer.updates_once_synced(session)
         assert peer.writer is not None
         peer.writer.transport.abort()
         async with asyncio.timeout(10):
             while not any(e.kind == EventKind.DOWN for e in events) or peer.connections < 2 or not session.synced:
                 await asyncio.sleep(0.01)
         rib: Rib = {}
-        _apply(rib, await _synced_updates(peer, session))
+        _apply(rib, await peer.updates_once_synced(session))
     assert rib == {b: frozenset(), c: frozenset()}
 
 
@@ -175,7 +152,7 @@ def test_any_mix_of_calls_leaves_the_router_with_the_described_table(ops: list[t
                             ):
                                 await asyncio.sleep(0.01)
                         rib = {}  # the router dropped the old connection's routes (no graceful restart here)
-                    _apply(rib, await _synced_updates(peer, session))
+                    _apply(rib, await peer.updates_once_synced(session))
                     want = {p: a.communities for p, a in model.items()}
                     assert rib == want, f"after {op}"
                     assert session.stats.announced == len(model)

@@ -232,11 +232,18 @@ async def test_without_serving_endpoints_nobody_announces() -> None:
     assert w.desired() == {}
 
 
-async def test_when_the_owner_dies_the_next_in_order_takes_over_and_the_failover_is_timed() -> None:
-    first, second = election_order(("a", "b"), VIP, {})
-    w = World(second, members=frozenset({"a", "b"}))
+def web_on_both(me: str, members: frozenset[str]) -> World:
+    """Node ``me``, with ``members`` alive as its failure detector sees them, and Service ``web`` (the VIP) served
+    on nodes ``a`` and ``b``; not started."""
+    w = World(me, members=members)
     w.store.apply(SERVICES, "ADDED", service("web", VIP))
     w.store.apply(ENDPOINTSLICES, "ADDED", endpoints("web", "a", "b"))
+    return w
+
+
+async def test_when_the_owner_dies_the_next_in_order_takes_over_and_the_failover_is_timed() -> None:
+    first, second = election_order(("a", "b"), VIP, {})
+    w = web_on_both(second, frozenset({"a", "b"}))
     await w.start()
     assert w.desired() == {}
     w.members = frozenset({second})
@@ -255,10 +262,8 @@ def l2_statuses(w: World) -> dict[str, str]:
 
 async def test_the_new_owner_deletes_the_status_a_dead_node_left_and_keeps_a_live_ones() -> None:
     first, second = election_order(("a", "b"), VIP, {})
-    w = World(second, members=frozenset({"a", "b"}))
-    w.store.apply(SERVICES, "ADDED", service("web", VIP))
+    w = web_on_both(second, frozenset({"a", "b"}))
     w.store.apply(SERVICES, "ADDED", service("other", "198.51.100.101"))
-    w.store.apply(ENDPOINTSLICES, "ADDED", endpoints("web", "a", "b"))
     w.api.put(L2_STATUSES, l2_status_of(first))
     await w.start()
     assert l2_statuses(w) == {f"l2-{first}": first}, "the first sweep leaves a live node's status alone"
@@ -277,9 +282,7 @@ async def test_the_new_owner_deletes_the_status_a_dead_node_left_and_keeps_a_liv
 
 async def test_a_sweep_the_api_failed_is_done_when_retried() -> None:
     first, second = election_order(("a", "b"), VIP, {})
-    w = World(second, members=frozenset({"a", "b"}))
-    w.store.apply(SERVICES, "ADDED", service("web", VIP))
-    w.store.apply(ENDPOINTSLICES, "ADDED", endpoints("web", "a", "b"))
+    w = web_on_both(second, frozenset({"a", "b"}))
     w.api.put(L2_STATUSES, l2_status_of(first))
     await w.start()
     real_list, failed = w.api.list, []
@@ -304,9 +307,7 @@ async def test_a_sweep_the_api_failed_is_done_when_retried() -> None:
 async def test_the_first_sweep_clears_what_a_node_gone_before_the_start_left() -> None:
     first, second = election_order(("a", "b"), VIP, {})
     # ``first`` died while no speaker ran: it is not a member when ``second`` starts.
-    w = World(second, members=frozenset({second}))
-    w.store.apply(SERVICES, "ADDED", service("web", VIP))
-    w.store.apply(ENDPOINTSLICES, "ADDED", endpoints("web", "a", "b"))
+    w = web_on_both(second, frozenset({second}))
     w.api.put(L2_STATUSES, l2_status_of(first))
     await w.start()
     assert list(l2_statuses(w).values()) == [second]
@@ -374,9 +375,7 @@ def l2_status_of(node_name: str, service_name: str = "web") -> dict[str, Any]:
 async def test_a_duplicate_seen_on_the_wire_makes_the_lower_ranked_announcer_withdraw() -> None:
     first, second = election_order(("a", "b"), VIP, {})
     # A partition: ``second`` cannot see ``first`` in membership and announces too.
-    w = World(second, members=frozenset({second}))
-    w.store.apply(SERVICES, "ADDED", service("web", VIP))
-    w.store.apply(ENDPOINTSLICES, "ADDED", endpoints("web", "a", "b"))
+    w = web_on_both(second, frozenset({second}))
     await w.start()
     assert w.desired() == {ipaddress.ip_address(VIP): None}
     w.api.put(L2_STATUSES, l2_status_of(first))
@@ -390,9 +389,7 @@ async def test_a_duplicate_seen_on_the_wire_makes_the_lower_ranked_announcer_wit
 
 async def test_a_node_that_keeps_a_disputed_ip_announces_it_again() -> None:
     first = election_order(("a", "b"), VIP, {})[0]
-    w = World(first, members=frozenset({first}))
-    w.store.apply(SERVICES, "ADDED", service("web", VIP))
-    w.store.apply(ENDPOINTSLICES, "ADDED", endpoints("web", "a", "b"))
+    w = web_on_both(first, frozenset({first}))
     await w.start()
     w.speaker.duplicate_seen(ipaddress.ip_address(VIP), "eth0", bytes.fromhex("020000000002"))
     await w.drain()
@@ -403,9 +400,7 @@ async def test_a_node_that_keeps_a_disputed_ip_announces_it_again() -> None:
 async def test_a_duplicate_heard_before_the_claimant_died_does_not_leave_the_ip_unanswered() -> None:
     first, second = election_order(("a", "b"), VIP, {})
     # ``second`` announces while ``first`` is away; ``first`` comes back and takes the IP, both answer for a moment.
-    w = World(second, members=frozenset({second}))
-    w.store.apply(SERVICES, "ADDED", service("web", VIP))
-    w.store.apply(ENDPOINTSLICES, "ADDED", endpoints("web", "a", "b"))
+    w = web_on_both(second, frozenset({second}))
     await w.start()
     assert w.desired() == {ipaddress.ip_address(VIP): None}
     w.members = frozenset({first, second})
@@ -424,12 +419,10 @@ async def test_a_duplicate_heard_before_the_claimant_died_does_not_leave_the_ip_
 async def partitioned_second_on_a_clock() -> tuple[str, World, FakeClock]:
     """Node ``second`` in the VIP's order, announcing ``web`` alone (it cannot see ``first``), on a fake clock."""
     first, second = election_order(("a", "b"), VIP, {})
-    w = World(second, members=frozenset({second}))
+    w = web_on_both(second, frozenset({second}))
     clock = FakeClock(10.0)
     w.queue.clock = clock
     w.speaker.clock = clock.monotonic
-    w.store.apply(SERVICES, "ADDED", service("web", VIP))
-    w.store.apply(ENDPOINTSLICES, "ADDED", endpoints("web", "a", "b"))
     await w.start()
     return first, w, clock
 
