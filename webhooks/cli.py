@@ -76,10 +76,11 @@ async def wire_webhook(program: Program) -> None:
     """Watches into ``ClusterState``, certificates, and the review routes on the shell's server over TLS."""
     args = program.args
     settings = WebhookSettings(namespace=args.namespace, lb_class=args.lb_class, bgp_mode=args.bgp_mode)
-    state = ClusterState(settings, program.store)
+    kinds = watched(args.namespace)
+    state = ClusterState(settings, program.store, require_synced=[res for res, _, _ in kinds])
     api = program.client
     serving = ServingContext()
-    for res, namespace, transform in watched(args.namespace):
+    for res, namespace, transform in kinds:
         program.reflect(res, namespace=namespace, transform=transform)
 
     certs: SelfManagedCerts | FileCerts

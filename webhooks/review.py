@@ -12,6 +12,11 @@ webhook": it is answered as a denial for config kinds (their failure policy is F
 warning for Services (their failure policy is Ignore: an outage must never block application deploys). The
 exception is returned to the caller (``Reply.internal_error``) to be logged; nothing of it reaches the client
 beyond its class name.
+
+Until every kind in ``state.require_synced`` has had its first full list, no rule runs: a config object is denied
+("retry shortly") and a Service is allowed with that warning. In a cluster the webhook Service's endpoints wait for
+``/readyz``, but out of cluster (``--register-url``) the apiserver calls as soon as the configuration exists, and
+an overlap judged against an empty Store would let a bad pool in.
 """
 
 from __future__ import annotations
@@ -79,6 +84,11 @@ def handle(path: str, body: bytes | dict[str, Any], state: ClusterState) -> Repl
     except Exception as exc:  # a bug in decoding: still an answer, never a traceback
         return Reply(400, {"error": f"cannot read the body ({type(exc).__name__})"}, internal_error=exc)
     rule, deny_on_error = route
+    waiting = state.unsynced()
+    if waiting:  # see the module docstring: a partial cluster is never judged
+        reason = f"the pymetallb webhook has not finished reading the cluster ({', '.join(waiting)}); retry shortly"
+        decision = deny(reason) if deny_on_error else allow(reason)
+        return Reply(200, encode_response(req.uid, decision), decision)
     error: BaseException | None = None
     try:
         decision = rule(req, state)

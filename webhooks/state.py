@@ -120,9 +120,17 @@ _PARSE_INPUTS = frozenset({*CONFIG_RESOURCES.values(), NODES})
 class ClusterState:
     """Views over the Store; see the module docstring. ``add``/``remove`` feed the Store in tests and tools."""
 
-    def __init__(self, settings: WebhookSettings | None = None, store: Store | None = None) -> None:
+    def __init__(
+        self,
+        settings: WebhookSettings | None = None,
+        store: Store | None = None,
+        *,
+        require_synced: Iterable[ResourceType] = (),
+    ) -> None:
         self.settings = settings or WebhookSettings()
         self.store = store if store is not None else Store()
+        self.require_synced = tuple(require_synced)
+        """Kinds whose first full list must be in the Store before a review is judged (the program's reflectors)."""
         self.store.add_index(SERVICES, "ip", _ip_index)
         self._models: dict[tuple[ResourceType, str], tuple[dict[str, Any], Resource | None]] = {}
         self._views: dict[str, tuple[dict[str, Any], ServiceView]] = {}
@@ -140,6 +148,10 @@ class ClusterState:
             self._models.pop((res, key), None)
             if res == SERVICES:
                 self._views.pop(key, None)
+
+    def unsynced(self) -> list[str]:
+        """The required kinds not listed yet (plural names): judging now would see a partial cluster."""
+        return [res.plural for res in self.require_synced if not self.store.synced(res)]
 
     # --- feeding the Store (tests, tools; in a program the reflectors do it) --------------------------
 

@@ -138,6 +138,14 @@ def test_the_readme_quick_start_runs_as_written(fresh_cluster: TestAPIServer, tm
             "apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\n"
             "metadata: {name: overlap, namespace: metallb-system}\nspec: {addresses: [192.168.1.240/30]}\n"
         )
+        # The webhook was started with & and may still be starting (or reading the cluster) after the controller
+        # settled: wait, with server-side dry runs that persist nothing, until it judges; then apply for real.
+        deadline = time.monotonic() + 60
+        while "overlaps with already defined CIDR" not in (
+            tried := fresh_cluster.kubectl("apply", "--dry-run=server", "-f", "-", input=overlap, check=False)
+        ).stderr:
+            assert time.monotonic() < deadline, f"{tried.stdout}{tried.stderr}\n{log.read_text()[-3000:]}"
+            time.sleep(0.5)
         denied = fresh_cluster.kubectl("apply", "-f", "-", input=overlap, check=False)
         assert denied.returncode != 0 and "overlaps with already defined CIDR" in denied.stderr, denied.stderr
     finally:

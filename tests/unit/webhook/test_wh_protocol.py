@@ -6,9 +6,12 @@ import json
 from typing import Any
 
 import pytest
-from wh_helpers import obj, pool, review, state_with
+from wh_helpers import obj, pool, review, service, state_with
 
+from crds.types import IPAddressPool
+from reconciler.runtime.resources import SERVICES
 from webhooks.review import CONVERT_PATH, SERVICE_PATH, VALIDATING_PATHS, handle
+from webhooks.state import CONFIG_RESOURCES, ClusterState
 
 POOL_PATH = "/validate-metallb-io-v1beta1-ipaddresspool"
 
@@ -183,3 +186,25 @@ def test_an_object_of_another_kind_fails_the_review() -> None:
 )
 def test_a_body_that_is_not_a_conversion_review_is_a_400(body: bytes) -> None:
     assert handle(CONVERT_PATH, body, state_with()).status == 400
+
+
+def test_nothing_is_judged_before_the_cluster_is_read() -> None:
+    """Out of cluster the apiserver calls as soon as the webhook is registered: an overlap judged against a Store
+    whose pools are not listed yet would let a bad pool in, so config kinds are denied until every kind is listed
+    and Services (failure policy Ignore) are allowed with a warning."""
+    state = ClusterState(require_synced=[CONFIG_RESOURCES[IPAddressPool], SERVICES])
+    overlap = pool("overlap", "192.168.1.240/30")
+    waiting = "has not finished reading the cluster (ipaddresspools, services); retry shortly"
+
+    denied = handle(POOL_PATH, review("CREATE", overlap), state).body["response"]
+    assert denied["allowed"] is False and waiting in denied["status"]["message"]
+    svc = handle(SERVICE_PATH, review("CREATE", service("web")), state).body["response"]
+    assert svc["allowed"] is True and any(waiting in w for w in svc["warnings"])
+
+    state.store.replace(CONFIG_RESOURCES[IPAddressPool], [pool("office", "192.168.1.240/28")], "1")
+    partly = handle(POOL_PATH, review("CREATE", overlap), state).body["response"]
+    assert "(services)" in partly["status"]["message"]
+
+    state.store.replace(SERVICES, [], "1")
+    judged = handle(POOL_PATH, review("CREATE", overlap), state).body["response"]
+    assert judged["allowed"] is False and "overlaps with already defined CIDR" in judged["status"]["message"]
