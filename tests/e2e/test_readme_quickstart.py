@@ -141,9 +141,12 @@ def test_the_readme_quick_start_runs_as_written(fresh_cluster: TestAPIServer, tm
         # The webhook was started with & and may still be starting (or reading the cluster) after the controller
         # settled: wait, with server-side dry runs that persist nothing, until it judges; then apply for real.
         deadline = time.monotonic() + 60
-        while "overlaps with already defined CIDR" not in (
-            tried := fresh_cluster.kubectl("apply", "--dry-run=server", "-f", "-", input=overlap, check=False)
-        ).stderr:
+        while (
+            "overlaps with already defined CIDR"
+            not in (
+                tried := fresh_cluster.kubectl("apply", "--dry-run=server", "-f", "-", input=overlap, check=False)
+            ).stderr
+        ):
             assert time.monotonic() < deadline, f"{tried.stdout}{tried.stderr}\n{log.read_text()[-3000:]}"
             time.sleep(0.5)
         denied = fresh_cluster.kubectl("apply", "-f", "-", input=overlap, check=False)
