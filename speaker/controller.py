@@ -12,16 +12,16 @@ Level-triggered over the program's Store, on typed keys:
   Service's status objects.
 * ``SessionsKey``: BGP sessions exactly for the peers active on this node (``speaker.bgp_announcer``, built by
   ``bgp_factory`` when a BGPPeer first selects this node, and kept from then on).
-* ``FlushKey``: the whole desired state (IP → interfaces) to the responder in one ``set_desired``; Events
-  ``nodeAssigned`` (only when this node *starts* announcing, not on every pass as upstream #1682) and
-  ``announceFailed``; gauge ``metallb_speaker_announced``; the failover histogram.
+* ``FlushKey``: what the changed layer 2 decisions changed (IP → interfaces) to the responder in one
+  ``L2Responder.update``, O(change); Events ``nodeAssigned`` (only when this node *starts* announcing, not on every
+  pass as upstream #1682) and ``announceFailed``; gauge ``metallb_speaker_announced``; the failover histogram.
 * ``BgpFlushKey``: the BGP sessions get what the changed BGP decisions changed, and only those Services' gauges
   and Events are looked at: one Service changed costs O(its routes), not O(all Services).
 * ``StatusKey``: this node's ServiceL2Status and ServiceBGPStatus for the Service match the decisions
   (created, fixed or deleted).
 * ``StateKey``: ConfigurationState ``speaker-<node>``.
 
-A flush coalesces: ten thousand Service decisions after a resync give one ``set_desired``, queued behind them.
+A flush coalesces: ten thousand Service decisions after a resync give one ``update``, queued behind them.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ import datetime
 import logging
 import os
 import sys
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address, ip_address
 from typing import TYPE_CHECKING, Any, Protocol
@@ -108,6 +108,7 @@ __all__ = [
 ]
 
 IPAddress = IPv4Address | IPv6Address
+_ABSENT: Any = object()
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,6 +220,8 @@ class Responder(Protocol):
     """The part of ``speaker.l2.L2Responder`` this controller uses (tests pass a fake)."""
 
     def set_desired(self, desired: Mapping[IPAddress, frozenset[str] | None]) -> Any: ...
+
+    def update(self, changes: Mapping[IPAddress, frozenset[str] | None], removed: Iterable[IPAddress] = ()) -> Any: ...
 
     def first_gratuitous_at(self, ip: IPAddress) -> float | None: ...
 
@@ -338,8 +341,13 @@ class SpeakerController:
         self._announced: dict[tuple[str, str], tuple[str, ...]] = {}  # (service, protocol) → IPs in the gauge
         registry.register(_AnnouncedGauge(settings.node, self._announced))
         self._deaths: list[tuple[float, frozenset[str]]] = []  # (when declared dead, who): for failover timing
+        # What the responder was last handed, kept as the flushes change it: IP → interfaces (None: all).
         self.last_desired: dict[IPAddress, frozenset[str] | None] = {}
+        self._pending: set[str] = set()  # Services whose layer 2 decision changed since the last flush
+        self._flushed: dict[str, tuple[tuple[IPAddress, ...], frozenset[str] | None]] = {}  # announced, as handed
+        self._ip_users: dict[IPAddress, set[str]] = {}  # IP → the Services announcing it (shared IPs: several)
         self._unserved: frozenset[IPAddress] = frozenset()  # desired, but no interface here can answer for them
+        self._missing: frozenset[IPAddress] = frozenset()  # desired on named interfaces none of which is here
         # Duplicate announcers heard on the wire: reported as Events at the next flush.
         # (Service, IP, other MAC, whether to post the Warning Event: the first look only).
         self._duplicate_reports: list[tuple[str, str, str, bool]] = []
@@ -601,6 +609,7 @@ class SpeakerController:
                     "reason": str(decision.reason),
                 },
             )
+        self._pending.add(name)
         self.queue.add(FLUSH)
         self.writes.add(StatusKey(name))
         if obj is None and not decision.announce:
@@ -608,65 +617,59 @@ class SpeakerController:
         return None
 
     async def _flush(self) -> None:
-        desired: dict[IPAddress, frozenset[str] | None] = {}
-        for decision in self.decisions.values():
-            if not decision.announce:
+        """Hand the responder what the layer 2 decisions changed since the last flush (``L2Responder.update``),
+        then look only at those Services (gauge, ``nodeAssigned``, ``announceFailed``) and at the Services of the
+        IPs whose serving changed: one Service changed costs O(its IPs), not O(all Services)."""
+        pending, self._pending = self._pending, set()
+        touched: set[IPAddress] = set()
+        for name in pending:
+            old = self._flushed.pop(name, None)
+            if old is not None:
+                for address in old[0]:
+                    self._ip_users[address].discard(name)
+                touched.update(old[0])
+            decision = self.decisions.get(name)
+            if decision is not None and decision.announce:
+                addresses = tuple(_to_address(*ip) for ip in decision.ips)
+                self._flushed[name] = (addresses, decision.interfaces)
+                for address in addresses:
+                    self._ip_users.setdefault(address, set()).add(name)
+                touched.update(addresses)
+        changes: dict[IPAddress, frozenset[str] | None] = {}
+        removed: list[IPAddress] = []
+        for address in touched:
+            users = self._ip_users.get(address)
+            if not users:
+                self._ip_users.pop(address, None)
+                if self.last_desired.pop(address, _ABSENT) is not _ABSENT:
+                    removed.append(address)
                 continue
-            for ip in decision.ips:
-                address = _to_address(*ip)
-                if address in desired:
-                    have = desired[address]
-                    # Services sharing an IP: the union of their interfaces; "all" wins.
-                    desired[address] = (
-                        None if have is None or decision.interfaces is None else have | decision.interfaces
-                    )
-                else:
-                    desired[address] = decision.interfaces
-        previous = self.last_desired
-        result = self.responder.set_desired(desired)
-        self.last_desired = desired
-        started = [ip for ip in desired if ip not in previous]
+            want: frozenset[str] | None = frozenset()
+            for user in users:  # Services sharing an IP: the union of their interfaces; "all" (None) wins
+                names = self._flushed[user][1]
+                want = None if want is None or names is None else want | names
+            if self.last_desired.get(address, _ABSENT) != want:
+                changes[address] = want
+        started = [address for address in changes if address not in self.last_desired]
+        self.last_desired.update(changes)
+        result = self.responder.update(changes, removed)
         self._observe_failover(started)
-        if self.bgp is not None:
-            self.bgp.flush()
-        missing = set(getattr(result, "missing_interfaces", ()) or ())
+        look = set(pending)  # the Services whose gauge, Events and status objects may have changed
         unserved = frozenset(getattr(result, "unserved", ()) or ())
+        missing = frozenset(getattr(result, "missing_interfaces", ()) or ())
+        for address in (unserved ^ self._unserved) | (missing ^ self._missing):
+            look.update(self._ip_users.get(address, ()))
         if unserved != self._unserved:
-            for name, d in self.decisions.items():
-                if d.announce and any(_to_address(*ip) in unserved ^ self._unserved for ip in d.ips):
-                    self.writes.add(StatusKey(name))
-            self._unserved = unserved
-        announcing: dict[tuple[str, str], tuple[str, ...]] = {}
-        for name, decision in self.decisions.items():
-            if decision.announce:
-                announcing[(name, "layer2")] = tuple(format_ip(*ip) for ip in decision.ips)
-        if self.bgp is not None:
-            for name, bgp_decision in self.bgp.decisions.items():
-                if bgp_decision.announce:
-                    announcing[(name, "bgp")] = tuple(format_ip(*ip) for ip in bgp_decision.ips)
-        for (name, protocol), texts in announcing.items():
-            obj = self.store.get(SERVICES, name)
-            failed: list[str] = []
-            if protocol == "layer2":
-                ips = self.decisions[name].ips
-                failed = [t for t, ip in zip(texts, ips, strict=True) if _to_address(*ip) in missing]
-            if failed and obj is not None:
-                for text in failed:
-                    self._event(
-                        obj,
-                        "Warning",
-                        "announceFailed",
-                        f'the interfaces specified by LB IP "{text}" doesn\'t exist in assigned node '
-                        f'"{self.settings.node}" with protocol "layer2"',
-                    )
-            self._announcing(name, protocol, texts, obj, failed=bool(failed))
-        for name, protocol in [k for k in self._announced if k not in announcing]:
-            self._set_gauge(name, protocol, ())
+            for name in look:
+                self.writes.add(StatusKey(name))
+        self._unserved, self._missing = unserved, missing
+        for name in sorted(look):
+            self._announced_l2(name, missing)
         if self._unswept is None or self._unswept:
             self.writes.add(SWEEP)  # after the status writes this flush's decisions queued
         reports, self._duplicate_reports = self._duplicate_reports, []
         for address in {ip_address(text) for _, text, _, _ in reports}:
-            if address in desired:
+            if address in self.last_desired:
                 # We keep it: announce again so the other announcer hears us and settles its side too.
                 self.responder.retrigger(address)
         for name, text, mac_text, first in reports:
@@ -678,6 +681,28 @@ class SpeakerController:
                     "duplicateAnnouncer",
                     f'another MAC {mac_text} also answers for "{text}"; resolving by the election order',
                 )
+
+    def _announced_l2(self, name: str, missing: frozenset[IPAddress]) -> None:
+        """Gauge and Events of one Service's layer 2 announcement, as flushed; ``announceFailed`` for each of its
+        IPs restricted to interfaces none of which exists here."""
+        flushed = self._flushed.get(name)
+        if flushed is None:
+            self._announcing(name, "layer2", (), None, failed=False)
+            return
+        addresses = flushed[0]
+        texts = tuple(str(address) for address in addresses)
+        failed = [text for text, address in zip(texts, addresses, strict=True) if address in missing]
+        obj = self.store.get(SERVICES, name)
+        if failed and obj is not None:
+            for text in failed:
+                self._event(
+                    obj,
+                    "Warning",
+                    "announceFailed",
+                    f'the interfaces specified by LB IP "{text}" doesn\'t exist in assigned node '
+                    f'"{self.settings.node}" with protocol "layer2"',
+                )
+        self._announcing(name, "layer2", texts, obj, failed=bool(failed))
 
     def _flush_bgp(self) -> None:
         """The BGP side of a flush for the Services whose BGP decision changed: the sessions get only their
@@ -754,9 +779,8 @@ class SpeakerController:
             "another MAC claims an IP this node announces",
             extra={"op": "layer2", "event": "duplicateAnnouncer", "ip": text, "interface": interface, "mac": mac_text},
         )
-        for name, decision in self.decisions.items():
-            if decision.announce and any(format_ip(*i) == text for i in decision.ips):
-                self.writes.add(ClaimsKey(name, text, mac_text))
+        for name in sorted(self._ip_users.get(ip, ())):
+            self.writes.add(ClaimsKey(name, text, mac_text))
 
     async def _claim(self, key: ClaimsKey) -> None:
         """The other nodes holding a ServiceL2Status for ``key.name`` take part in its election for
@@ -888,7 +912,10 @@ class SpeakerController:
         """Stop answering ARP/NDP at once (the first step of a graceful stop, before the leave is announced)."""
         self.decisions.clear()
         self.responder.set_desired({})
-        self.last_desired = {}
+        self.last_desired.clear()
+        self._pending.clear()
+        self._flushed.clear()
+        self._ip_users.clear()
 
     async def withdraw_all(self) -> None:
         """On a graceful stop: stop answering at once, end the BGP sessions (with graceful restart the routers

@@ -3,5 +3,5 @@
 ``speaker.l2.codec`` encodes and decodes frames; ``speaker.l2.answers`` decides, purely, what to send for one
 received frame; ``speaker.l2.interfaces`` follows the node's interfaces over netlink; ``speaker.l2.responder``
 runs raw sockets on the asyncio loop. The election (which IPs this node announces) is not here: the caller
-hands the whole desired state to ``L2Responder.set_desired``. See docs/layer2.md.
+hands the responder what changed (``L2Responder.update``; ``set_desired`` takes a whole state). See docs/layer2.md.
 """

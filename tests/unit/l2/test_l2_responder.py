@@ -346,3 +346,83 @@ def test_subnet_only_answers_only_where_an_address_prefix_holds_the_ip() -> None
             assert responder.served_on(VIP4) == {"eth0", "eth1"}  # upstream behaviour, the default
 
     run(main)
+
+
+def _state(responder: L2Responder, h: Harness, ips: list[IPv4Address | IPv6Address]) -> object:
+    """What a user of the responder sees: who answers each IP, and the multicast groups joined per link."""
+    return (
+        {ip: responder.served_on(ip) for ip in ips},
+        {name: sorted(link.groups) for name, link in h.links.items()},
+    )
+
+
+def test_update_changes_only_the_given_ips_and_ends_where_set_desired_would() -> None:
+    """Random sequences of ``update`` (IPs added, moved between interfaces, removed; IPv6 ones sharing
+    solicited-node groups) leave the answers, the groups joined and the missing/unserved sets exactly where one
+    ``set_desired`` of the resulting whole state leaves a fresh responder."""
+    import random
+
+    ips: list[IPv4Address | IPv6Address] = [IPv4Address(f"198.51.100.{i}") for i in range(1, 7)]
+    ips += [IPv6Address(f"2001:db8:{i % 3}::{i % 2 + 1:x}00") for i in range(6)]  # several per group
+    choices: list[frozenset[str] | None] = [None, frozenset({"eth0"}), frozenset({"eth1"}), frozenset({"eth9"})]
+
+    async def main() -> None:
+        rng = random.Random(7)
+        h = Harness({"eth0": ETH0, "eth1": ETH1})
+        async with h.responder() as responder:
+            whole: dict[IPv4Address | IPv6Address, frozenset[str] | None] = {}
+            for _ in range(60):
+                changes = {ip: rng.choice(choices) for ip in rng.sample(ips, rng.randint(0, 4))}
+                removed = rng.sample(ips, rng.randint(0, 4))
+                result = responder.update(changes, removed)
+                for ip in removed:
+                    if ip not in changes:
+                        whole.pop(ip, None)
+                whole.update(changes)
+                fresh = Harness({"eth0": ETH0, "eth1": ETH1})
+                async with fresh.responder() as reference:
+                    expected = reference.set_desired(whole)
+                    assert _state(responder, h, ips) == _state(reference, fresh, ips)
+                assert result.missing_interfaces == expected.missing_interfaces
+                assert result.unserved == expected.unserved
+
+    run(main)
+
+
+def test_update_hands_only_new_and_moved_ips_a_burst() -> None:
+    async def main() -> None:
+        h = Harness({"eth0": ETH0, "eth1": ETH1})
+        async with h.responder() as responder:
+            responder.update({VIP4: None, VIP6: None})
+            h.links["eth0"].sent.clear()
+            h.links["eth1"].sent.clear()
+            other = IPv4Address("198.51.100.101")
+            result = responder.update({other: None, VIP4: frozenset({"eth1"})}, [VIP6])
+            assert result.added == {other} and result.removed == {VIP6}
+            assert sorted(arp_ops(h.links["eth0"].sent)) == [(1, other), (2, other)]  # VIP4 left eth0: no burst there
+            assert sorted(arp_ops(h.links["eth1"].sent)) == [(1, VIP4), (1, other), (2, VIP4), (2, other)]
+            assert responder.served_on(VIP6) == set() and responder.served_on(VIP4) == {"eth1"}
+
+    run(main)
+
+
+def test_a_group_whose_join_failed_is_joined_at_the_next_change() -> None:
+    async def main() -> None:
+        h = Harness({"eth0": ETH0})
+        async with h.responder() as responder:
+            link = h.links["eth0"]
+            real_join = link.join
+
+            def full(group: IPv6Address) -> None:
+                raise OSError(105, "No buffer space available")
+
+            link.join = full  # type: ignore[method-assign]
+            responder.update({VIP6: None})
+            assert link.groups == []
+            link.join = real_join  # type: ignore[method-assign]
+            responder.update({VIP4: None})
+            assert link.groups == [IPv6Address("ff02::1:ff00:100")]
+            responder.update({}, [VIP6])  # the group goes with its last VIP
+            assert link.groups == []
+
+    run(main)

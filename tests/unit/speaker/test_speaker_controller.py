@@ -56,18 +56,35 @@ VIP = "198.51.100.100"
 
 
 class FakeResponder:
+    """Keeps the whole desired state as the controller's calls change it; ``calls`` has it after each call."""
+
     def __init__(self, missing: frozenset[Any] = frozenset()) -> None:
         self.calls: list[dict[Any, frozenset[str] | None]] = []
+        self.changes: list[tuple[dict[Any, frozenset[str] | None], list[Any]]] = []
         self.retriggered: list[Any] = []
         self.missing = missing
+        self.current: dict[Any, frozenset[str] | None] = {}
 
-    def set_desired(self, desired: Any) -> Any:
-        self.calls.append(dict(desired))
-
+    def _result(self) -> Any:
         class Result:
-            missing_interfaces = self.missing
+            missing_interfaces = frozenset(ip for ip in self.missing if ip in self.current)
+            unserved = missing_interfaces
 
         return Result()
+
+    def set_desired(self, desired: Any) -> Any:
+        self.current = dict(desired)
+        self.calls.append(dict(self.current))
+        return self._result()
+
+    def update(self, changes: Any, removed: Any = ()) -> Any:
+        self.changes.append((dict(changes), list(removed)))
+        for ip in removed:
+            if ip not in changes:
+                self.current.pop(ip, None)
+        self.current.update(changes)
+        self.calls.append(dict(self.current))
+        return self._result()
 
     def first_gratuitous_at(self, ip: Any) -> float | None:
         return 10.25
@@ -339,6 +356,11 @@ async def test_an_interface_that_does_not_exist_gives_announce_failed() -> None:
         f'the interfaces specified by LB IP "{VIP}" doesn\'t exist in assigned node "{owner_of(VIP)}" '
         'with protocol "layer2"'
     )
+    # Another Service's change does not post it again (MetalLB posts it on every reconcile of the Service).
+    w.store.apply(SERVICES, "ADDED", service("api", "198.51.100.101"))
+    w.store.apply(ENDPOINTSLICES, "ADDED", endpoints("api", "a"))
+    await w.drain()
+    assert [e[2] for e in w.recorder.events].count("announceFailed") == 1
 
 
 async def test_a_config_that_would_orphan_an_announced_ip_is_refused_and_the_ip_stays() -> None:
@@ -484,6 +506,44 @@ async def test_the_flush_coalesces_many_decisions_into_one_set_desired() -> None
     await w.drain()
     assert len(w.responder.calls) <= 2
     assert FLUSH not in w.queue._dirty
+
+
+async def test_a_layer2_service_change_reaches_the_responder_as_that_change_alone() -> None:
+    """One Service changed hands the responder only its IPs (``update``), whatever else is announced; a shared IP
+    stays until its last Service goes; only the changed Service's gauge and Events are touched."""
+    me = owner_of(VIP)
+    mine = [f"198.51.100.{i}" for i in range(101, 111) if owner_of(f"198.51.100.{i}") == me]
+    assert len(mine) >= 2, "the sha256 order gives this node at least two of the pool's other IPs"
+    w = World(me)
+    for i, ip in enumerate(mine):
+        w.store.apply(SERVICES, "ADDED", service(f"s{i}", ip))
+        w.store.apply(ENDPOINTSLICES, "ADDED", endpoints(f"s{i}", "a"))
+    for name in ("web", "web2"):  # two Services sharing VIP
+        w.store.apply(SERVICES, "ADDED", service(name, VIP))
+        w.store.apply(ENDPOINTSLICES, "ADDED", endpoints(name, "a"))
+    await w.start()
+    vip = ipaddress.ip_address(VIP)
+    assert set(w.desired()) == {vip, *map(ipaddress.ip_address, mine)}
+    events = len(w.recorder.events)
+
+    w.store.apply(SERVICES, "DELETED", service("web", VIP))
+    await w.drain()
+    assert w.responder.changes[-1] == ({}, [])  # web2 still announces VIP
+    assert vip in w.desired()
+    assert w.sample("metallb_speaker_announced", service="default/web", protocol="layer2", node=me, ip=VIP) is None
+    assert w.sample("metallb_speaker_announced", service="default/web2", protocol="layer2", node=me, ip=VIP) == 1
+
+    w.store.apply(SERVICES, "DELETED", service("web2", VIP))
+    await w.drain()
+    assert w.responder.changes[-1] == ({}, [vip])
+    w.store.apply(SERVICES, "ADDED", service("api", VIP))
+    w.store.apply(ENDPOINTSLICES, "ADDED", endpoints("api", "a"))
+    await w.drain()
+    assert w.responder.changes[-1] == ({vip: None}, [])
+    assert set(w.desired()) == {vip, *map(ipaddress.ip_address, mine)}
+    assert w.recorder.events[events:] == [
+        ("api", "Normal", "nodeAssigned", f'announcing from node "{me}" with protocol "layer2"')
+    ]
 
 
 def test_a_compact_slice_keeps_what_the_election_and_selection_read() -> None:
