@@ -194,7 +194,7 @@ async def _run() -> None:
         queue.add(CONFIG)
         await _drain(queue, speaker)
         cold = (time.perf_counter() - t0, time.process_time() - c0)
-        announced = len(speaker.last_desired)
+        announced = sum(1 for i in range(SERVICES_N) if speaker.users_of(IPv6Address(_ip(i))))
         mine = [i for i in range(SERVICES_N, SERVICES_N * 2) if election_order(NODE_NAMES, _ip(i), {})[0] == ME]
         wall: list[float] = []
         cpu: list[float] = []

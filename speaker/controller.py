@@ -108,7 +108,6 @@ __all__ = [
 ]
 
 IPAddress = IPv4Address | IPv6Address
-_ABSENT: Any = object()
 
 
 @dataclass(frozen=True, slots=True)
@@ -341,11 +340,11 @@ class SpeakerController:
         self._announced: dict[tuple[str, str], tuple[str, ...]] = {}  # (service, protocol) → IPs in the gauge
         registry.register(_AnnouncedGauge(settings.node, self._announced))
         self._deaths: list[tuple[float, frozenset[str]]] = []  # (when declared dead, who): for failover timing
-        # What the responder was last handed, kept as the flushes change it: IP → interfaces (None: all).
-        self.last_desired: dict[IPAddress, frozenset[str] | None] = {}
-        self._pending: set[str] = set()  # Services whose layer 2 decision changed since the last flush
-        self._flushed: dict[str, tuple[tuple[IPAddress, ...], frozenset[str] | None]] = {}  # announced, as handed
-        self._ip_users: dict[IPAddress, set[str]] = {}  # IP → the Services announcing it (shared IPs: several)
+        # Services whose layer 2 decision changed since the last flush → their decision as last flushed (None:
+        # not announced then). Outside a flush, ``decisions`` is what the responder was handed.
+        self._pending: dict[str, L2Decision | None] = {}
+        # IP → the Service announcing it, as flushed (a set when Services share the IP): the responder's keys.
+        self._ip_users: dict[IPAddress, str | set[str]] = {}
         self._unserved: frozenset[IPAddress] = frozenset()  # desired, but no interface here can answer for them
         self._missing: frozenset[IPAddress] = frozenset()  # desired on named interfaces none of which is here
         # Duplicate announcers heard on the wire: reported as Events at the next flush.
@@ -609,7 +608,8 @@ class SpeakerController:
                     "reason": str(decision.reason),
                 },
             )
-        self._pending.add(name)
+        if name not in self._pending:
+            self._pending[name] = before if before is not None and before.announce else None
         self.queue.add(FLUSH)
         self.writes.add(StatusKey(name))
         if obj is None and not decision.announce:
@@ -620,45 +620,39 @@ class SpeakerController:
         """Hand the responder what the layer 2 decisions changed since the last flush (``L2Responder.update``),
         then look only at those Services (gauge, ``nodeAssigned``, ``announceFailed``) and at the Services of the
         IPs whose serving changed: one Service changed costs O(its IPs), not O(all Services)."""
-        pending, self._pending = self._pending, set()
+        pending, self._pending = self._pending, {}
         touched: set[IPAddress] = set()
-        for name in pending:
-            old = self._flushed.pop(name, None)
-            if old is not None:
-                for address in old[0]:
-                    self._ip_users[address].discard(name)
-                touched.update(old[0])
+        for name, flushed in pending.items():
+            if flushed is not None:
+                for ip in flushed.ips:
+                    address = _to_address(*ip)
+                    self._drop_user(address, name)
+                    touched.add(address)
             decision = self.decisions.get(name)
             if decision is not None and decision.announce:
-                addresses = tuple(_to_address(*ip) for ip in decision.ips)
-                self._flushed[name] = (addresses, decision.interfaces)
-                for address in addresses:
-                    self._ip_users.setdefault(address, set()).add(name)
-                touched.update(addresses)
+                for ip in decision.ips:
+                    address = _to_address(*ip)
+                    self._add_user(address, name)
+                    touched.add(address)
         changes: dict[IPAddress, frozenset[str] | None] = {}
         removed: list[IPAddress] = []
         for address in touched:
-            users = self._ip_users.get(address)
+            users = self.users_of(address)
             if not users:
-                self._ip_users.pop(address, None)
-                if self.last_desired.pop(address, _ABSENT) is not _ABSENT:
-                    removed.append(address)
+                removed.append(address)
                 continue
             want: frozenset[str] | None = frozenset()
             for user in users:  # Services sharing an IP: the union of their interfaces; "all" (None) wins
-                names = self._flushed[user][1]
+                names = self.decisions[user].interfaces
                 want = None if want is None or names is None else want | names
-            if self.last_desired.get(address, _ABSENT) != want:
-                changes[address] = want
-        started = [address for address in changes if address not in self.last_desired]
-        self.last_desired.update(changes)
+            changes[address] = want  # unchanged ones are no-ops for the responder
         result = self.responder.update(changes, removed)
-        self._observe_failover(started)
+        self._observe_failover(list(getattr(result, "added", ()) or ()))
         look = set(pending)  # the Services whose gauge, Events and status objects may have changed
         unserved = frozenset(getattr(result, "unserved", ()) or ())
         missing = frozenset(getattr(result, "missing_interfaces", ()) or ())
         for address in (unserved ^ self._unserved) | (missing ^ self._missing):
-            look.update(self._ip_users.get(address, ()))
+            look.update(self.users_of(address))
         if unserved != self._unserved:
             for name in look:
                 self.writes.add(StatusKey(name))
@@ -669,7 +663,7 @@ class SpeakerController:
             self.writes.add(SWEEP)  # after the status writes this flush's decisions queued
         reports, self._duplicate_reports = self._duplicate_reports, []
         for address in {ip_address(text) for _, text, _, _ in reports}:
-            if address in self.last_desired:
+            if address in self._ip_users:
                 # We keep it: announce again so the other announcer hears us and settles its side too.
                 self.responder.retrigger(address)
         for name, text, mac_text, first in reports:
@@ -685,13 +679,12 @@ class SpeakerController:
     def _announced_l2(self, name: str, missing: frozenset[IPAddress]) -> None:
         """Gauge and Events of one Service's layer 2 announcement, as flushed; ``announceFailed`` for each of its
         IPs restricted to interfaces none of which exists here."""
-        flushed = self._flushed.get(name)
-        if flushed is None:
+        decision = self.decisions.get(name)
+        if decision is None or not decision.announce:
             self._announcing(name, "layer2", (), None, failed=False)
             return
-        addresses = flushed[0]
-        texts = tuple(str(address) for address in addresses)
-        failed = [text for text, address in zip(texts, addresses, strict=True) if address in missing]
+        texts = tuple(format_ip(*ip) for ip in decision.ips)
+        failed = [text for text, ip in zip(texts, decision.ips, strict=True) if _to_address(*ip) in missing]
         obj = self.store.get(SERVICES, name)
         if failed and obj is not None:
             for text in failed:
@@ -703,6 +696,32 @@ class SpeakerController:
                     f'"{self.settings.node}" with protocol "layer2"',
                 )
         self._announcing(name, "layer2", texts, obj, failed=bool(failed))
+
+    def users_of(self, address: IPAddress) -> tuple[str, ...]:
+        """The Services this node announces ``address`` for, as last flushed (several when they share it)."""
+        users = self._ip_users.get(address)
+        if users is None:
+            return ()
+        return (users,) if isinstance(users, str) else tuple(users)
+
+    def _add_user(self, address: IPAddress, name: str) -> None:
+        users = self._ip_users.get(address)
+        if users is None:
+            self._ip_users[address] = name  # the common case, one Service per IP: no set
+        elif isinstance(users, str):
+            if users != name:
+                self._ip_users[address] = {users, name}
+        else:
+            users.add(name)
+
+    def _drop_user(self, address: IPAddress, name: str) -> None:
+        users = self._ip_users.get(address)
+        if users is None or users == name:
+            self._ip_users.pop(address, None)
+        elif isinstance(users, set):
+            users.discard(name)
+            if len(users) == 1:
+                self._ip_users[address] = next(iter(users))
 
     def _flush_bgp(self) -> None:
         """The BGP side of a flush for the Services whose BGP decision changed: the sessions get only their
@@ -779,7 +798,7 @@ class SpeakerController:
             "another MAC claims an IP this node announces",
             extra={"op": "layer2", "event": "duplicateAnnouncer", "ip": text, "interface": interface, "mac": mac_text},
         )
-        for name in sorted(self._ip_users.get(ip, ())):
+        for name in sorted(self.users_of(ip)):
             self.writes.add(ClaimsKey(name, text, mac_text))
 
     async def _claim(self, key: ClaimsKey) -> None:
@@ -912,9 +931,7 @@ class SpeakerController:
         """Stop answering ARP/NDP at once (the first step of a graceful stop, before the leave is announced)."""
         self.decisions.clear()
         self.responder.set_desired({})
-        self.last_desired.clear()
         self._pending.clear()
-        self._flushed.clear()
         self._ip_users.clear()
 
     async def withdraw_all(self) -> None:

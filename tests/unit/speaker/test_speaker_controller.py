@@ -79,12 +79,15 @@ class FakeResponder:
 
     def update(self, changes: Any, removed: Any = ()) -> Any:
         self.changes.append((dict(changes), list(removed)))
+        added = frozenset(ip for ip in changes if ip not in self.current)
         for ip in removed:
             if ip not in changes:
                 self.current.pop(ip, None)
         self.current.update(changes)
         self.calls.append(dict(self.current))
-        return self._result()
+        result = self._result()
+        result.added = added
+        return result
 
     def first_gratuitous_at(self, ip: Any) -> float | None:
         return 10.25
@@ -528,7 +531,7 @@ async def test_a_layer2_service_change_reaches_the_responder_as_that_change_alon
 
     w.store.apply(SERVICES, "DELETED", service("web", VIP))
     await w.drain()
-    assert w.responder.changes[-1] == ({}, [])  # web2 still announces VIP
+    assert w.responder.changes[-1] == ({vip: None}, [])  # web2 still announces VIP: no change to the responder
     assert vip in w.desired()
     assert w.sample("metallb_speaker_announced", service="default/web", protocol="layer2", node=me, ip=VIP) is None
     assert w.sample("metallb_speaker_announced", service="default/web2", protocol="layer2", node=me, ip=VIP) == 1
