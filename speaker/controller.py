@@ -52,6 +52,7 @@ from crds.types import (
     L2Advertisement,
 )
 from reconciler.core.actuation import CONFIG_CONDITION, configuration_state_status
+from reconciler.core.allocator import IP
 from reconciler.core.announcing import Reason
 from reconciler.core.bgp import BGPSelection
 from reconciler.core.l2 import L2Decision, L2Election
@@ -252,12 +253,13 @@ def _to_address(family: int, value: int) -> IPAddress:
 class _AnnouncedGauge:
     """MetalLB's ``metallb_speaker_announced`` gauge (1 per Service, protocol and IP this node announces), read from
     the speaker's own table at scrape time: a prometheus_client Gauge child per IP cost ~700 bytes, 2.3 MiB for the
-    3,300 Services one of three speakers announces (bench/bench_speaker.py)."""
+    3,300 Services one of three speakers announces (bench/bench_speaker.py). The table holds, per protocol and
+    Service, the IPs as the decision holds them (the same tuple): the texts are made at scrape time only."""
 
     NAME = "metallb_speaker_announced"
     HELP = "Services being announced from this node"
 
-    def __init__(self, node: str, announced: Mapping[tuple[str, str], tuple[str, ...]]) -> None:
+    def __init__(self, node: str, announced: Mapping[str, Mapping[str, tuple[IP, ...]]]) -> None:
         self._node = node
         self._announced = announced
 
@@ -269,9 +271,10 @@ class _AnnouncedGauge:
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         family = self._family()
-        for (service, protocol), texts in list(self._announced.items()):
-            for ip in texts:
-                family.add_metric([service, protocol, self._node, ip], 1)
+        for protocol, services in self._announced.items():
+            for service, ips in list(services.items()):
+                for ip in ips:
+                    family.add_metric([service, protocol, self._node, format_ip(*ip)], 1)
         yield family
 
 
@@ -337,7 +340,8 @@ class SpeakerController:
         self.config_errors: tuple[str, ...] = ()
         self._election: L2Election | None = None
         self.decisions: dict[str, L2Decision] = {}
-        self._announced: dict[tuple[str, str], tuple[str, ...]] = {}  # (service, protocol) → IPs in the gauge
+        # protocol → Service → its IPs in the gauge (the decision's own tuple)
+        self._announced: dict[str, dict[str, tuple[IP, ...]]] = {"layer2": {}, "bgp": {}}
         registry.register(_AnnouncedGauge(settings.node, self._announced))
         self._deaths: list[tuple[float, frozenset[str]]] = []  # (when declared dead, who): for failover timing
         # Services whose layer 2 decision changed since the last flush → their decision as last flushed (None:
@@ -578,17 +582,18 @@ class SpeakerController:
         if election is None:
             return None
         obj = self.store.get(SERVICES, name)
+        view = service_view(obj, name) if obj is not None else None
         slices = [endpoint_slice_view(o) for o in self.store.by_index(ENDPOINTSLICES, "service", name)]
-        if self.bgp is not None and self.bgp.decide(name, service_view(obj) if obj is not None else None, slices):
+        if self.bgp is not None and self.bgp.decide(name, view, slices):
             self.queue.add(BGP_FLUSH)
             self.writes.add(StatusKey(name))
-        if obj is None:
+        if view is None:
             decision = L2Decision(name, reason=Reason.SERVICE_DELETED)
         else:
             claimants = self._claimants(name)
             if claimants:
                 election = self._election_with(claimants) or election
-            decision = election.decide(self.settings.node, service_view(obj), slices)
+            decision = election.decide(self.settings.node, view, slices)
         before = self.decisions.get(name)
         if decision == before:
             return None
@@ -683,8 +688,7 @@ class SpeakerController:
         if decision is None or not decision.announce:
             self._announcing(name, "layer2", (), None, failed=False)
             return
-        texts = tuple(format_ip(*ip) for ip in decision.ips)
-        failed = [text for text, ip in zip(texts, decision.ips, strict=True) if _to_address(*ip) in missing]
+        failed = [format_ip(*ip) for ip in decision.ips if missing and _to_address(*ip) in missing]
         obj = self.store.get(SERVICES, name)
         if failed and obj is not None:
             for text in failed:
@@ -695,7 +699,7 @@ class SpeakerController:
                     f'the interfaces specified by LB IP "{text}" doesn\'t exist in assigned node '
                     f'"{self.settings.node}" with protocol "layer2"',
                 )
-        self._announcing(name, "layer2", texts, obj, failed=bool(failed))
+        self._announcing(name, "layer2", decision.ips, obj, failed=bool(failed))
 
     def users_of(self, address: IPAddress) -> tuple[str, ...]:
         """The Services this node announces ``address`` for, as last flushed (several when they share it)."""
@@ -730,18 +734,22 @@ class SpeakerController:
             return
         for name in sorted(self.bgp.flush()):
             decision = self.bgp.decisions.get(name)
-            texts = tuple(format_ip(*ip) for ip in decision.ips) if decision is not None and decision.announce else ()
-            self._announcing(name, "bgp", texts, self.store.get(SERVICES, name), failed=False)
+            ips = decision.ips if decision is not None and decision.announce else ()
+            self._announcing(name, "bgp", ips, self.store.get(SERVICES, name), failed=False)
 
     def _announcing(
-        self, name: str, protocol: str, texts: tuple[str, ...], obj: dict[str, Any] | None, *, failed: bool
+        self, name: str, protocol: str, ips: tuple[IP, ...], obj: dict[str, Any] | None, *, failed: bool
     ) -> None:
         """Gauge ``metallb_speaker_announced`` for one (Service, protocol); log and Event ``nodeAssigned`` when
         this node starts announcing it."""
-        if self._announced.get((name, protocol), ()) == texts:
+        gauge = self._announced[protocol]
+        if gauge.get(name, ()) == ips:
             return
-        self._set_gauge(name, protocol, texts)
-        if texts and obj is not None and not failed:
+        if ips:
+            gauge[name] = ips
+        else:
+            gauge.pop(name, None)
+        if ips and obj is not None and not failed:
             self.log.info(
                 "service has IP, announcing",
                 extra={
@@ -749,7 +757,7 @@ class SpeakerController:
                     "event": "serviceAnnounced",
                     "service": name,
                     "protocol": protocol,
-                    "ips": list(texts),
+                    "ips": [format_ip(*ip) for ip in ips],
                 },
             )
             self._event(
@@ -763,12 +771,6 @@ class SpeakerController:
     def _event(self, obj: dict[str, Any], type_: EventType, reason: str, message: str) -> None:
         """Hand an Event to the recorder's sender task (a flush never waits on the API)."""
         self.recorder.post(obj, type_, reason, message)
-
-    def _set_gauge(self, name: str, protocol: str, texts: tuple[str, ...]) -> None:
-        if texts:
-            self._announced[(name, protocol)] = texts
-        else:
-            self._announced.pop((name, protocol), None)
 
     def _observe_failover(self, started: list[IPAddress]) -> None:
         """Time from the most recent declared death to our first gratuitous packet, per IP we just took."""

@@ -141,9 +141,10 @@ def _port_set(pairs: list[tuple[str, int]]) -> frozenset[Port]:
     return ports
 
 
-def service_view(obj: Mapping[str, Any]) -> ServiceView:
+def service_view(obj: Mapping[str, Any], key: str | None = None) -> ServiceView:
     """Never raises: fields of the wrong type read as absent (the apiserver never sends such objects,
-    but offline files and fuzzed webhook bodies can)."""
+    but offline files and fuzzed webhook bodies can). ``key``: the ``namespace/name`` string the caller already
+    holds (a Store key), used as the view's key instead of a new copy (decisions keep it: 10,000 of them)."""
     meta = _as_dict(obj.get("metadata"))
     spec = _as_dict(obj.get("spec"))
     status = _as_dict(obj.get("status"))
@@ -212,7 +213,7 @@ def service_view(obj: Mapping[str, Any]) -> ServiceView:
             current.append(parsed)
 
     return ServiceView(
-        key=f"{namespace}/{name}",
+        key=key if key is not None else f"{namespace}/{name}",
         namespace=namespace,
         name=name,
         type=str(spec.get("type") or "ClusterIP"),

@@ -39,6 +39,9 @@ class GratuitousSchedule(Generic[K]):
         """No more bursts (the IP was withdrawn: upstream sends nothing on withdrawal)."""
         self._next_at.pop(key, None)
         self._until.pop(key, None)
+        if not self._next_at:
+            # A dict never shrinks as keys go: after a burst for 10,000 IPs its table would stay ~0.3 MiB each.
+            self._next_at, self._until = {}, {}
 
     def due(self, now: float) -> list[K]:
         """The keys whose burst is due at ``now``; each is rescheduled ``interval`` later or retired."""
@@ -60,3 +63,7 @@ class GratuitousSchedule(Generic[K]):
 
     def __contains__(self, key: object) -> bool:
         return key in self._next_at
+
+    def __len__(self) -> int:
+        """How many keys have bursts still to come."""
+        return len(self._next_at)

@@ -321,10 +321,13 @@ def test_bursts_repeat_on_the_loop_and_stop_when_the_window_ends() -> None:
         async with responder:
             responder.set_desired({VIP4: None})
             await until(lambda: len(arp_ops(h.links["eth0"].sent)) >= 4)  # a second burst, from the timer
+            assert responder.first_gratuitous_at(VIP4) is not None
             await until(lambda: schedule.next_deadline() is None)  # the window ended
             settled = len(h.links["eth0"].sent)
             await asyncio.sleep(0.1)
             assert len(h.links["eth0"].sent) == settled <= 10  # at most 5 bursts, none after the window
+            assert responder.first_gratuitous_at(VIP4) is None  # read while the bursts lasted; not kept after
+            assert responder.served_on(VIP4) == {"eth0"}  # still answered
 
     run(main)
 
