@@ -63,12 +63,13 @@ class FakeResponder:
         self.changes: list[tuple[dict[Any, frozenset[str] | None], list[Any]]] = []
         self.retriggered: list[Any] = []
         self.missing = missing
+        self.unserved: frozenset[Any] = frozenset()  # answered on no interface (e.g. the only link is down)
         self.current: dict[Any, frozenset[str] | None] = {}
 
     def _result(self) -> Any:
         class Result:
             missing_interfaces = frozenset(ip for ip in self.missing if ip in self.current)
-            unserved = missing_interfaces
+            unserved = missing_interfaces | frozenset(ip for ip in self.unserved if ip in self.current)
 
         return Result()
 
@@ -364,6 +365,33 @@ async def test_an_interface_that_does_not_exist_gives_announce_failed() -> None:
     w.store.apply(ENDPOINTSLICES, "ADDED", endpoints("api", "a"))
     await w.drain()
     assert [e[2] for e in w.recorder.events].count("announceFailed") == 1
+
+
+async def test_an_ip_no_interface_can_answer_claims_no_status_until_one_can_again() -> None:
+    """The elected node whose only link went down keeps the decision but claims nothing (its ServiceL2Status
+    goes, so the status never names a node that cannot answer); the link back, the status is written again."""
+    w = World(owner_of(VIP))
+    w.store.apply(SERVICES, "ADDED", service("web", VIP))
+    w.store.apply(ENDPOINTSLICES, "ADDED", endpoints("web", "a"))
+    await w.start()
+
+    def statuses() -> list[Any]:
+        return [o for (kind, _, _), o in w.api.objects.items() if kind == "servicel2statuses"]
+
+    assert len(statuses()) == 1
+    written = statuses()[0]
+    w.store.apply(L2_STATUSES, "ADDED", written)  # what the reflector would bring
+    w.responder.unserved = frozenset({ipaddress.ip_address(VIP)})
+    w.speaker.interfaces_changed()
+    await w.drain()
+    assert statuses() == []
+    w.store.apply(L2_STATUSES, "DELETED", written)
+    assert ipaddress.ip_address(VIP) in w.desired()  # still desired: answered as soon as a link can
+    w.responder.unserved = frozenset()
+    w.speaker.interfaces_changed()
+    await w.drain()
+    assert [s["status"]["node"] for s in statuses()] == [owner_of(VIP)]
+    assert [e[2] for e in w.recorder.events] == ["nodeAssigned"]  # no announceFailed: the interfaces exist
 
 
 async def test_a_config_that_would_orphan_an_announced_ip_is_refused_and_the_ip_stays() -> None:
