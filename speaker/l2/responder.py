@@ -536,10 +536,7 @@ class L2Responder:
     def _update_views(self, touched: frozenset[IPAddress]) -> None:
         """The ports' views after the IPs of ``touched`` changed (added, moved or removed): only those are
         judged again."""
-        if not touched or not self._ports:
-            self._unserved = {ip for ip in self._unserved if ip in self._desired} | {
-                ip for ip in touched if ip in self._desired
-            }
+        if not touched:
             return
         desired = self._desired
         owned_by_port = {}
@@ -552,6 +549,8 @@ class L2Responder:
                 self._unserved.add(ip)
             else:
                 self._unserved.discard(ip)
+        if not self._ports:
+            return
         our_macs = next(iter(self._ports.values())).view.our_macs
         for name, port in self._ports.items():
             old = port.view.owned

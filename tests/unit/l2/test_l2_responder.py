@@ -429,3 +429,17 @@ def test_a_group_whose_join_failed_is_joined_at_the_next_change() -> None:
             assert link.groups == []
 
     run(main)
+
+
+def test_without_an_interface_every_ip_is_unserved_until_one_comes() -> None:
+    async def main() -> None:
+        h = Harness({})
+        async with h.responder() as responder:
+            assert responder.update({VIP4: None, VIP6: None}).unserved == {VIP4, VIP6}
+            assert responder.update({}, [VIP6]).unserved == {VIP4}
+            h.interfaces["eth0"] = ETH0
+            await until(lambda: responder.interfaces == {"eth0"})
+            assert responder.served_on(VIP4) == {"eth0"}
+            assert responder.update({}).unserved == frozenset()
+
+    run(main)
