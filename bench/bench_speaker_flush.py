@@ -10,7 +10,10 @@ Figures:
 1. cold: every Service decided and the first flush (what a start or a full resync costs, one pass);
 2. one change: a Service this node wins created, then deleted, CHANGES times each; the time from the Store
    event to the responder answering the new state (the ``ServiceKey`` decision, then the ``FlushKey`` flush),
-   p50/p99 wall and median CPU. The loop does nothing else meanwhile, so this is how long one change holds it.
+   p50/p99 wall and median CPU. The loop does nothing else meanwhile, so this is how long one change holds it;
+3. a death: member ``b`` declared dead (as the membership bridge reports it); the time until the flush that
+   hands this node its new IPs, and how many Services were decided again to get there (a failover at scale is
+   detection plus this).
 
 No timed assertion anywhere; targets are in docs/benchmarks.md. Run: ``python -m bench.bench_speaker_flush``.
 """
@@ -211,6 +214,25 @@ async def _run() -> None:
                     store.apply(ENDPOINTSLICES, event, _slice(i))
                     await _drain(queue, speaker)
                 assert bool(responder.served_on(IPv6Address(_ip(i)))) == (event == "ADDED"), (i, event)
+        # 3: a member declared dead: the election is rebuilt and every Service decided again, then one flush.
+        members = set(NODE_NAMES)
+        speaker.members = lambda: frozenset(members)
+        before_dead = len([i for i in range(SERVICES_N) if speaker.users_of(IPv6Address(_ip(i)))])
+        members.discard("b")
+        t0, c0 = time.perf_counter(), time.process_time()
+        decided = 0
+        decide = speaker._decide
+
+        def counting(name: str) -> None:
+            nonlocal decided
+            decided += 1
+            decide(name)
+
+        speaker._decide = counting  # type: ignore[method-assign]
+        speaker.members_changed(frozenset({"b"}), loop.time(), frozenset())  # as the membership bridge calls it
+        await _drain(queue, speaker)
+        death = (time.perf_counter() - t0, time.process_time() - c0)
+        after_dead = len([i for i in range(SERVICES_N) if speaker.users_of(IPv6Address(_ip(i)))])
     print(
         f"bench_speaker_flush: {SERVICES_N:,} Services, this node announces {announced:,} of their IPs; "
         f"{os.cpu_count()} cores (one used), load average {os.getloadavg()[0]:.1f}"
@@ -219,6 +241,10 @@ async def _run() -> None:
     print(
         f"  one Service changed (created or deleted, {len(wall)} changes), Store event -> responder answers: "
         f"{_ms(wall)}; CPU median {statistics.median(cpu):.3f} ms"
+    )
+    print(
+        f"  member b declared dead -> flushed: {death[0]:.3f} s wall, {death[1]:.3f} s CPU; {decided:,} Services "
+        f"decided again (this node announced {before_dead:,} IPs, now {after_dead:,})"
     )
 
 

@@ -349,6 +349,14 @@ class SpeakerController:
         self._pending: dict[str, L2Decision | None] = {}
         # IP → the Service announcing it, as flushed (a set when Services share the IP): the responder's keys.
         self._ip_users: dict[IPAddress, str | set[str]] = {}
+        # Service → the member whose death could change this node's NOT_OWNER decision (``decide_with_rival``);
+        # Services whose decision no death can change are absent. A membership change re-decides only what it can
+        # change (``_reelect``): with 10,000 Services, a death used to re-decide all of them before the flush.
+        self._rivals: dict[str, str] = {}
+        self._full_election = True  # the first election decides everything
+        self._synced = False
+        self._died: set[str] = set()
+        self._joined: set[str] = set()
         self._unserved: frozenset[IPAddress] = frozenset()  # desired, but no interface here can answer for them
         self._missing: frozenset[IPAddress] = frozenset()  # desired on named interfaces none of which is here
         # Duplicate announcers heard on the wire: reported as Events at the next flush.
@@ -367,7 +375,10 @@ class SpeakerController:
     # --- wiring --------------------------------------------------------------------------------------
 
     def synced(self) -> bool:
-        return all(self.store.synced(r) for r in WATCHED)
+        """Every watched kind has had its first list (a Store never un-syncs: asked once per key, so kept)."""
+        if not self._synced:
+            self._synced = all(self.store.synced(r) for r in WATCHED)
+        return self._synced
 
     def on_store_change(self, res: ResourceType, key: str, old: Any, new: Any) -> None:
         """Store subscriber: mark the right key dirty. Never decides anything."""
@@ -380,6 +391,7 @@ class SpeakerController:
                     self.queue.add(ServiceKey(view.service_key))
         elif res == NODES:
             if old is None or new is None or node_view(old) != node_view(new):
+                self._full_election = True
                 self.queue.add(ELECTION)
         elif res in CONFIG_KINDS:
             if old is None or new is None or old.get("spec") != new.get("spec"):
@@ -398,8 +410,14 @@ class SpeakerController:
         """The responder's interfaces changed: refresh what it can serve (and the status objects that say so)."""
         self.queue.add(FLUSH)
 
-    def members_changed(self, dead: frozenset[str], at: float) -> None:
-        """Called (on the loop) when the failure detector's view changed; ``dead`` were just declared dead."""
+    def members_changed(self, dead: frozenset[str], at: float, joined: frozenset[str] | None = None) -> None:
+        """Called (on the loop) when the failure detector's view changed; ``dead`` were just declared dead,
+        ``joined`` just became alive (None: not known, so every Service is decided again)."""
+        if joined is None or self.settings.node in joined:
+            self._full_election = True
+        else:
+            self._joined |= joined
+            self._died |= dead
         if dead:
             self._deaths.append((at, dead))
             del self._deaths[:-16]
@@ -436,7 +454,7 @@ class SpeakerController:
             elif isinstance(key, ConfigKey):
                 self._reconcile_config()
             elif isinstance(key, ElectionKey):
-                self._rebuild()
+                self._reelect()
             elif isinstance(key, StateKey):
                 await self._state()
             elif isinstance(key, SessionsKey):
@@ -504,7 +522,27 @@ class SpeakerController:
                 out += [format_ip(*ip) for ip in decision.ips if index.pool_of(ip) is None]
         return sorted(out)
 
+    def _reelect(self) -> None:
+        """Members died or joined (and nothing else changed): decide again only the Services whose decision
+        that can change (``L2Election.decide_with_rival``): after deaths, those whose rival died (the Services
+        this node announces stay its own); after joins, those this node announces (a new member cannot make a
+        loser win). A Node change, or a change of unknown extent, decides every Service again."""
+        full, self._full_election = self._full_election, False
+        died, self._died = self._died, set()
+        joined, self._joined = self._joined, set()
+        if full or self.config is None:
+            self._rebuild()
+            return
+        self._election = None
+        names = {name for name, rival in self._rivals.items() if rival in died} if died else set()
+        if joined:
+            names.update(name for name, decision in self.decisions.items() if decision.announce)
+        for name in sorted(names):
+            self.queue.add(ServiceKey(name))
+
     def _rebuild(self) -> None:
+        self._full_election = False
+        self._died, self._joined = set(), set()
         self._election = None
         self._start_bgp()
         if self.bgp is not None and self.config is not None:
@@ -587,13 +625,18 @@ class SpeakerController:
         if self.bgp is not None and self.bgp.decide(name, view, slices):
             self.queue.add(BGP_FLUSH)
             self.writes.add(StatusKey(name))
+        rival: str | None = None
         if view is None:
             decision = L2Decision(name, reason=Reason.SERVICE_DELETED)
         else:
             claimants = self._claimants(name)
             if claimants:
                 election = self._election_with(claimants) or election
-            decision = election.decide(self.settings.node, view, slices)
+            decision, rival = election.decide_with_rival(self.settings.node, view, slices)
+        if rival is None:
+            self._rivals.pop(name, None)
+        else:
+            self._rivals[name] = rival
         before = self.decisions.get(name)
         if decision == before:
             return None

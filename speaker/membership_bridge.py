@@ -75,7 +75,7 @@ class MembershipBridge:
         self.port = port
         self.loop = loop
         self.log = logger
-        self._on_change: Callable[[frozenset[str], float], None] | None = None
+        self._on_change: Callable[[frozenset[str], float, frozenset[str]], None] | None = None
         self._store: Store | None = None
         self._peers: dict[str, tuple[str, int]] = {}
 
@@ -105,8 +105,8 @@ class MembershipBridge:
         bridge = cls(membership, node=node, port=args.ml_bindport, loop=loop, logger=logger)
         return bridge
 
-    def attach(self, store: Store, on_change: Callable[[frozenset[str], float], None]) -> None:
-        """Follow the Nodes for peers; call ``on_change(dead, at)`` on the loop after each change."""
+    def attach(self, store: Store, on_change: Callable[[frozenset[str], float, frozenset[str]], None]) -> None:
+        """Follow the Nodes for peers; call ``on_change(dead, at, joined)`` on the loop after each change."""
         self._store = store
         self._on_change = on_change
         store.subscribe(self._store_changed)
@@ -160,7 +160,7 @@ class MembershipBridge:
         if self._on_change is not None:
             # Failover is timed from the earliest declaration of a death in this batch.
             at = min((dead_at[n] for n in change.departed if n in dead_at), default=change.at)
-            self._on_change(frozenset(change.departed), at)
+            self._on_change(frozenset(change.departed), at, frozenset(change.joined))
 
 
 class _MembershipCollector(Collector):

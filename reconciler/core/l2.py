@@ -186,21 +186,24 @@ class L2Election:
         key = ("#" + first_ip_text(view.current_ips)).encode()
         return min(top, key=lambda n: self._digest(n, key))
 
-    def wins(
+    def _rival(
         self, node: str, ads: Sequence[L2AdvertisementConfig], view: ServiceView, slices: Sequence[EndpointSliceView]
-    ) -> bool:
-        """Whether ``node`` is the winner, hashing only until a better candidate turns up.
-
-        A speaker asks this for every Service on every membership change. A loser stops at the first better
-        candidate (about ln N hashes on average over N candidates); only the winner hashes them all. So a
-        node's full pass costs about (ln N + 1) hashes per Service instead of N.
-        """
-        top = self._top(self._candidate_set(ads, view, slices), ads)
+    ) -> str | None:
+        """None when ``node`` wins; else ``""`` when no member's death can make it win (it is no candidate at all),
+        or a candidate that beats it: while that one stays a candidate, ``node`` loses. The one named is the
+        winner (one hash per candidate), so that a death sends a speaker back to exactly the Services the dead
+        node held; for a lighter ``node`` (preferred weights), the first by name of the heavier ones."""
+        cands = self._candidate_set(ads, view, slices)
+        if node not in cands:
+            return ""
+        top = self._top(cands, ads)
         if node not in top:
-            return False
+            return min(top)
+        if len(top) == 1:
+            return None
         key = ("#" + first_ip_text(view.current_ips)).encode()
-        mine = self._digest(node, key)
-        return all(other == node or self._digest(other, key) > mine for other in top)
+        best = min(top, key=lambda n: self._digest(n, key))
+        return None if best == node else best
 
     def scores(self, ads: Sequence[L2AdvertisementConfig]) -> dict[str, int]:
         """Preferred weights summed over ``ads`` (MetalLB's ``preferredScoresFor``); nodes without any are absent."""
@@ -229,19 +232,30 @@ class L2Election:
 
         ``owner`` is set only when ``node`` wins: naming the winner from a loser would cost a hash per
         candidate (``owner()`` does that, for ``pymetallb plan``)."""
+        return self.decide_with_rival(node, view, slices)[0]
+
+    def decide_with_rival(
+        self, node: str, view: ServiceView, slices: Sequence[EndpointSliceView]
+    ) -> tuple[L2Decision, str | None]:
+        """``decide``, and the member whose death could change it: None when none could (``node`` wins, and
+        losing candidates cannot change that; or the decision does not depend on who is alive; or ``node`` is no
+        candidate), else a candidate that beats ``node``. A speaker re-decides, when members die, only the
+        Services whose rival died; when members join, only those it announces (a new candidate cannot make a
+        loser win)."""
         early = self._early(view, slices)
         if isinstance(early, L2Decision):
-            return early
+            return early, None
         ips, ads = early
         mine = [ad for ad in ads if node in self.ad_nodes(ad)]
         if not mine:
-            return L2Decision(view.key, ips, reason=Reason.NO_MATCHING_ADVERTISEMENT)
-        if not self.wins(node, ads, view, slices):
-            return L2Decision(view.key, ips, reason=Reason.NOT_OWNER)
+            return L2Decision(view.key, ips, reason=Reason.NO_MATCHING_ADVERTISEMENT), None
+        rival = self._rival(node, ads, view, slices)
+        if rival is not None:
+            return L2Decision(view.key, ips, reason=Reason.NOT_OWNER), rival or None
         interfaces = (
             None if any(ad.all_interfaces for ad in mine) else frozenset(i for ad in mine for i in ad.interfaces)
         )
-        return L2Decision(view.key, ips, owner=node, interfaces=interfaces)
+        return L2Decision(view.key, ips, owner=node, interfaces=interfaces), None
 
     def owner(self, view: ServiceView, slices: Sequence[EndpointSliceView]) -> L2Decision:
         """The cluster-wide answer: the announcing node, or the reason no node announces.

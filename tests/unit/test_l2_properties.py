@@ -9,12 +9,12 @@ from __future__ import annotations
 from dataclasses import replace
 
 from alloc_helpers import service
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from speaker_helpers import cfg, ep, eps, l2ad, node, pool, prefer, sel
 
 from crds.config import Config
-from reconciler.core.l2 import l2_announcements, l2_owners
+from reconciler.core.l2 import L2Election, l2_announcements, l2_owners
 from reconciler.core.nodes import EndpointSliceView, NodeView
 from reconciler.core.services import ServiceView
 
@@ -132,3 +132,26 @@ def test_dual_stack_and_shared_ips_land_on_one_node(
     expected = owner(config, node_views, members, first_only, slices)
     assert owner(config, node_views, members, view, slices) == expected
     assert owner(config, node_views, members, sharer, slices) == expected
+
+
+@settings(max_examples=1500, deadline=None)
+@given(clusters(), st.sampled_from(NAMES), st.frozensets(st.sampled_from(NAMES)))
+def test_a_decision_changes_on_a_death_only_when_its_rival_dies_and_a_join_never_makes_a_loser_win(
+    example: tuple[Config, dict[str, NodeView], frozenset[str] | None, ServiceView, tuple[EndpointSliceView, ...]],
+    me: str,
+    others: frozenset[str],
+) -> None:
+    """What lets a speaker re-decide, on a membership change, only the Services it must: after deaths, those
+    whose rival died; after joins, those it announces."""
+    config, node_views, members, view, slices = example
+    live = (members or frozenset(NAMES)) | {me}  # a speaker is always alive to itself
+    election = L2Election(config, node_views, live)
+    decision, rival = election.decide_with_rival(me, view, slices)
+    assert decision == election.decide(me, view, slices)
+    dead = others - {me}
+    after_deaths = L2Election(config, node_views, live - dead).decide(me, view, slices)
+    if rival is None or rival not in dead:
+        assert after_deaths == decision, (rival, dead)
+    after_joins = L2Election(config, node_views, live | others).decide(me, view, slices)
+    if not decision.announce:
+        assert not after_joins.announce

@@ -16,7 +16,10 @@ import pytest
 from kubefakes import FakeApi, FakeRecorder
 from prometheus_client import CollectorRegistry, generate_latest
 
-from reconciler.core.l2 import election_order
+from crds.addresses import format_ip
+from reconciler.core.l2 import election_order, l2_announcements
+from reconciler.core.nodes import endpoint_slice_view
+from reconciler.core.services import service_view
 from reconciler.runtime.clock import FakeClock
 from reconciler.runtime.errors import Unavailable
 from reconciler.runtime.metrics import ExactCounters
@@ -575,6 +578,56 @@ async def test_a_layer2_service_change_reaches_the_responder_as_that_change_alon
     assert w.recorder.events[events:] == [
         ("api", "Normal", "nodeAssigned", f'announcing from node "{me}" with protocol "layer2"')
     ]
+
+
+async def test_a_death_or_a_join_decides_again_only_what_it_can_change_and_ends_where_a_full_pass_would() -> None:
+    everyone = frozenset({"a", "b", "c"})
+    w = World("a", members=everyone)
+    w.store.replace(NODES, [node("a"), node("b"), node("c")], "1")
+    w.store.replace(POOLS, [pool("vips", "198.51.100.0/24")], "1")
+    for i in range(60):
+        w.store.apply(SERVICES, "ADDED", service(f"s{i}", f"198.51.100.{10 + i}"))
+        w.store.apply(ENDPOINTSLICES, "ADDED", endpoints(f"s{i}", "a", "b", "c"))
+    await w.start()
+
+    def expected() -> set[Any]:
+        """What a fresh speaker would announce now: the pure core over the whole Store."""
+        assert w.speaker.config is not None
+        views = [service_view(o) for o in w.store.list(SERVICES)]
+        slices = {
+            v.key: [endpoint_slice_view(o) for o in w.store.by_index(ENDPOINTSLICES, "service", v.key)] for v in views
+        }
+        won = l2_announcements("a", w.speaker.config, views, w.speaker._nodes(), slices, w.members)
+        return {ipaddress.ip_address(format_ip(*ip)) for d in won.values() if d.announce for ip in d.ips}
+
+    decided: list[str] = []
+    decide = w.speaker._decide
+
+    def counting(name: str) -> None:
+        decided.append(name)
+        decide(name)
+
+    w.speaker._decide = counting  # type: ignore[method-assign]
+    assert set(w.desired()) == expected()
+    mine = len(w.desired())
+    for dead in ("b", "c"):
+        decided.clear()
+        w.members = everyone - {dead}
+        w.speaker.members_changed(frozenset({dead}), at=10.0, joined=frozenset())
+        await w.drain()
+        assert set(w.desired()) == expected()
+        assert 0 < len(decided) < 60 - mine  # only where the dead node beat this one; never the ones it announces
+        decided.clear()
+        w.members = everyone
+        announcing = len(w.desired())
+        w.speaker.members_changed(frozenset(), at=11.0, joined=frozenset({dead}))
+        await w.drain()
+        assert set(w.desired()) == expected()
+        assert len(decided) == announcing  # a join: only what this node announces
+    decided.clear()
+    w.speaker.members_changed(frozenset(), at=12.0)  # who joined not known: everything again
+    await w.drain()
+    assert len(decided) == 60
 
 
 def test_a_compact_slice_keeps_what_the_election_and_selection_read() -> None:
