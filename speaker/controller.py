@@ -6,7 +6,8 @@ Level-triggered over the program's Store, on typed keys:
 * ``ConfigKey``: parse the config with the one parser (``crds.config.parse_config``); a broken config is
   reported in ConfigurationState ``speaker-<node>`` and ``metallb_k8s_client_config_stale_bool`` and the last
   good one stays; as MetalLB's speaker, a new config under which an IP we announce is in no pool is refused too.
-* ``ElectionKey``: Nodes or live members changed: the election is rebuilt and every Service decided again.
+* ``ElectionKey``: Nodes or live members changed: the election is rebuilt; after a Node change every Service is
+  decided again, after deaths only those whose winner died, after joins only those this node announces.
 * ``ServiceKey``: ``L2Election.decide`` and ``BGPSelection.decide`` for (this node, the Service, its
   EndpointSlices); a changed decision queues the flush (layer 2: ``FlushKey``; BGP: ``BgpFlushKey``) and the
   Service's status objects.
