@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from speaker_helpers import cfg, ep, eps, l2ad, node, pool, prefer, sel
 
 from crds.config import Config
+from reconciler.core import l2
 from reconciler.core.l2 import L2Election, l2_announcements, l2_owners
 from reconciler.core.nodes import EndpointSliceView, NodeView
 from reconciler.core.services import ServiceView
@@ -143,6 +144,30 @@ def test_a_decision_changes_on_a_death_only_when_its_rival_dies_and_a_join_never
 ) -> None:
     """What lets a speaker re-decide, on a membership change, only the Services it must: after deaths, those
     whose rival died; after joins, those it announces."""
+    _rival_holds(example, me, others)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(clusters(), st.sampled_from(NAMES), st.frozensets(st.sampled_from(NAMES)))
+def test_the_rival_holds_too_when_losers_stop_hashing_at_the_first_better_candidate(
+    example: tuple[Config, dict[str, NodeView], frozenset[str] | None, ServiceView, tuple[EndpointSliceView, ...]],
+    me: str,
+    others: frozenset[str],
+) -> None:
+    """Beyond RIVAL_HASH_ALL candidates a loser names the first candidate found to beat it, not the winner."""
+    saved = l2.RIVAL_HASH_ALL
+    l2.RIVAL_HASH_ALL = 0
+    try:
+        _rival_holds(example, me, others)
+    finally:
+        l2.RIVAL_HASH_ALL = saved
+
+
+def _rival_holds(
+    example: tuple[Config, dict[str, NodeView], frozenset[str] | None, ServiceView, tuple[EndpointSliceView, ...]],
+    me: str,
+    others: frozenset[str],
+) -> None:
     config, node_views, members, view, slices = example
     live = (members or frozenset(NAMES)) | {me}  # a speaker is always alive to itself
     election = L2Election(config, node_views, live)
