@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
 from alloc_helpers import service
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -147,7 +148,7 @@ def test_a_decision_changes_on_a_death_only_when_its_rival_dies_and_a_join_never
     _rival_holds(example, me, others)
 
 
-@settings(max_examples=1500, deadline=None)
+@settings(max_examples=500, deadline=None)
 @given(clusters(), st.sampled_from(NAMES), st.frozensets(st.sampled_from(NAMES)))
 def test_the_rival_holds_too_when_losers_stop_hashing_at_the_first_better_candidate(
     example: tuple[Config, dict[str, NodeView], frozenset[str] | None, ServiceView, tuple[EndpointSliceView, ...]],
@@ -180,3 +181,29 @@ def _rival_holds(
     after_joins = L2Election(config, node_views, live | others).decide(me, view, slices)
     if not decision.announce:
         assert not after_joins.announce
+
+
+@pytest.mark.parametrize("hash_all", [16, 0], ids=["winner-named", "first-better-named"])
+def test_every_single_death_changes_a_decision_only_through_its_rival(hash_all: int) -> None:
+    """Four equal nodes, 200 IPs, every node's view, every single death: the decision changes only when the named
+    rival dies (and, up to RIVAL_HASH_ALL candidates, the rival is the winner)."""
+    names = ["node-0", "node-1", "node-2", "node-3"]
+    node_views = {n: node(n) for n in names}
+    config = cfg(pool(addresses=POOL, l2=[l2ad("ad0")]))
+    slices = eps([ep(n) for n in names])
+    saved = l2.RIVAL_HASH_ALL
+    l2.RIVAL_HASH_ALL = hash_all
+    try:
+        for i in range(1, 201):
+            view = service("svc", ingress=(f"198.51.100.{i}",))
+            election = L2Election(config, node_views, frozenset(names))
+            winner = l2_owners(config, [view], node_views, {view.key: slices})[view.key].owner
+            for me in names:
+                decision, rival = election.decide_with_rival(me, view, slices)
+                if hash_all:
+                    assert rival == (None if me == winner else winner)
+                for dead in set(names) - {me}:
+                    after = L2Election(config, node_views, frozenset(names) - {dead}).decide(me, view, slices)
+                    assert after == decision or rival == dead, (i, me, dead, rival)
+    finally:
+        l2.RIVAL_HASH_ALL = saved
