@@ -49,8 +49,6 @@ from speaker.resources import (
     compact_node,
     compact_slice,
     compact_speaker_service,
-    slice_service_key,
-    status_service_key,
     status_transform,
 )
 
@@ -161,9 +159,6 @@ async def wire_speaker(program: Program) -> None:
     _export_responder_counters(program, responder)
 
     store = program.store
-    store.add_index(ENDPOINTSLICES, "service", slice_service_key)
-    store.add_index(L2_STATUSES, "service", status_service_key)
-    store.add_index(BGP_STATUSES, "service", status_service_key)
     store.subscribe(speaker.on_store_change)
     program.reflect(SERVICES, transform=compact_speaker_service)
     program.reflect(ENDPOINTSLICES, transform=compact_slice)

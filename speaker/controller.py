@@ -84,6 +84,8 @@ from speaker.resources import (
     PEERS,
     POOLS,
     STATES,
+    slice_service_key,
+    status_service_key,
 )
 
 if TYPE_CHECKING:  # BGP's modules load only when a BGPPeer selects this node (bgp_factory, speaker/cli.py)
@@ -320,6 +322,10 @@ class SpeakerController:
         logger: logging.Logger | None = None,
     ) -> None:
         self.store = store
+        # The Store indexes this controller reads (a Service's EndpointSlices and status objects).
+        store.add_index(ENDPOINTSLICES, "service", slice_service_key)
+        store.add_index(L2_STATUSES, "service", status_service_key)
+        store.add_index(BGP_STATUSES, "service", status_service_key)
         self.queue = queue
         self.client = client
         self.recorder = recorder

@@ -22,12 +22,14 @@ from reconciler.core.services import ServiceView
 
 NAMES = [f"node-{i}" for i in range(6)]
 POOL = ("198.51.100.0/24", "2001:db8::/64")
+Example = tuple[Config, dict[str, NodeView], frozenset[str] | None, ServiceView, tuple[EndpointSliceView, ...]]
+"""A drawn cluster: config, Nodes, live members (None: no membership), a Service and its EndpointSlices."""
 
 
 @st.composite
 def clusters(
     draw: st.DrawFn,
-) -> tuple[Config, dict[str, NodeView], frozenset[str] | None, ServiceView, tuple[EndpointSliceView, ...]]:
+) -> Example:
     names = draw(st.lists(st.sampled_from(NAMES), min_size=1, max_size=6, unique=True))
     node_views = {
         n: node(
@@ -95,7 +97,7 @@ def owner(
 
 @given(clusters())
 def test_speakers_agree_on_at_most_one_owner_and_plan_names_it(
-    cluster: tuple[Config, dict[str, NodeView], frozenset[str] | None, ServiceView, tuple[EndpointSliceView, ...]],
+    cluster: Example,
 ) -> None:
     who = announcers(*cluster)
     assert len(who) <= 1
@@ -104,7 +106,7 @@ def test_speakers_agree_on_at_most_one_owner_and_plan_names_it(
 
 @given(clusters(), st.sampled_from(NAMES), st.booleans())
 def test_losing_a_node_that_does_not_announce_never_moves_the_vip(
-    cluster: tuple[Config, dict[str, NodeView], frozenset[str] | None, ServiceView, tuple[EndpointSliceView, ...]],
+    cluster: Example,
     gone: str,
     from_api: bool,
 ) -> None:
@@ -123,7 +125,7 @@ def test_losing_a_node_that_does_not_announce_never_moves_the_vip(
 
 @given(clusters(), st.integers(1, 254))
 def test_dual_stack_and_shared_ips_land_on_one_node(
-    cluster: tuple[Config, dict[str, NodeView], frozenset[str] | None, ServiceView, tuple[EndpointSliceView, ...]],
+    cluster: Example,
     other: int,
 ) -> None:
     config, node_views, members, view, slices = cluster
@@ -139,7 +141,7 @@ def test_dual_stack_and_shared_ips_land_on_one_node(
 @settings(max_examples=1500, deadline=None)
 @given(clusters(), st.sampled_from(NAMES), st.frozensets(st.sampled_from(NAMES)))
 def test_a_decision_changes_on_a_death_only_when_its_rival_dies_and_a_join_never_makes_a_loser_win(
-    example: tuple[Config, dict[str, NodeView], frozenset[str] | None, ServiceView, tuple[EndpointSliceView, ...]],
+    example: Example,
     me: str,
     others: frozenset[str],
 ) -> None:
@@ -151,7 +153,7 @@ def test_a_decision_changes_on_a_death_only_when_its_rival_dies_and_a_join_never
 @settings(max_examples=500, deadline=None)
 @given(clusters(), st.sampled_from(NAMES), st.frozensets(st.sampled_from(NAMES)))
 def test_the_rival_holds_too_when_losers_stop_hashing_at_the_first_better_candidate(
-    example: tuple[Config, dict[str, NodeView], frozenset[str] | None, ServiceView, tuple[EndpointSliceView, ...]],
+    example: Example,
     me: str,
     others: frozenset[str],
 ) -> None:
@@ -165,7 +167,7 @@ def test_the_rival_holds_too_when_losers_stop_hashing_at_the_first_better_candid
 
 
 def _rival_holds(
-    example: tuple[Config, dict[str, NodeView], frozenset[str] | None, ServiceView, tuple[EndpointSliceView, ...]],
+    example: Example,
     me: str,
     others: frozenset[str],
 ) -> None:

@@ -49,7 +49,6 @@ from speaker.resources import (
     PEERS,
     POOLS,
     STATES,
-    slice_service_key,
     status_service_key,
 )
 
@@ -157,9 +156,6 @@ class World:
         bgp_factory: Callable[[], BgpAnnouncer] | None = None,
     ):
         self.store = Store()
-        self.store.add_index(ENDPOINTSLICES, "service", slice_service_key)
-        self.store.add_index(L2_STATUSES, "service", status_service_key)
-        self.store.add_index(BGP_STATUSES, "service", status_service_key)
         for res in (SERVICES, ENDPOINTSLICES, NODES, SECRETS, L2_STATUSES, BGP_STATUSES, STATES, *CONFIG_KINDS):
             self.store.replace(res, [], "1")
         self.store.replace(NODES, [node("a"), node("b")], "1")
@@ -600,34 +596,28 @@ async def test_a_death_or_a_join_decides_again_only_what_it_can_change_and_ends_
         won = l2_announcements("a", w.speaker.config, views, w.speaker._nodes(), slices, w.members)
         return {ipaddress.ip_address(format_ip(*ip)) for d in won.values() if d.announce for ip in d.ips}
 
-    decided: list[str] = []
-    decide = w.speaker._decide
+    updates = w.speaker.metrics.updates  # metallb_k8s_client_updates_total: one per Service decided
 
-    def counting(name: str) -> None:
-        decided.append(name)
-        decide(name)
+    async def decided_after(change: Callable[[], None]) -> int:
+        before = updates.value()
+        change()
+        await w.drain()
+        return int(updates.value() - before)
 
-    w.speaker._decide = counting  # type: ignore[method-assign]
     assert set(w.desired()) == expected()
     mine = len(w.desired())
     for dead in ("b", "c"):
-        decided.clear()
         w.members = everyone - {dead}
-        w.speaker.members_changed(frozenset({dead}), at=10.0, joined=frozenset())
-        await w.drain()
+        died = await decided_after(lambda d=dead: w.speaker.members_changed(frozenset({d}), 10.0, frozenset()))
         assert set(w.desired()) == expected()
-        assert 0 < len(decided) < 60 - mine  # only where the dead node beat this one; never the ones it announces
-        decided.clear()
+        assert 0 < died < 60 - mine  # only where the dead node beat this one; never the ones it announces
         w.members = everyone
         announcing = len(w.desired())
-        w.speaker.members_changed(frozenset(), at=11.0, joined=frozenset({dead}))
-        await w.drain()
+        came = await decided_after(lambda d=dead: w.speaker.members_changed(frozenset(), 11.0, frozenset({d})))
         assert set(w.desired()) == expected()
-        assert len(decided) == announcing  # a join: only what this node announces
-    decided.clear()
-    w.speaker.members_changed(frozenset(), at=12.0)  # who joined not known: everything again
-    await w.drain()
-    assert len(decided) == 60
+        assert came == announcing  # a join: only what this node announces
+    # Who joined not known: everything again.
+    assert await decided_after(lambda: w.speaker.members_changed(frozenset(), 12.0)) == 60
 
 
 def test_a_compact_slice_keeps_what_the_election_and_selection_read() -> None:
@@ -862,7 +852,7 @@ def test_compact_slices_share_equal_endpoints_but_never_unequal_ones() -> None:
 
 
 def test_a_compact_status_object_keeps_what_the_speaker_reads() -> None:
-    from speaker.resources import compact_status, status_service_key
+    from speaker.resources import compact_status
 
     full = {
         "apiVersion": "metallb.io/v1beta1",
